@@ -1,0 +1,80 @@
+import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobHandleRecord } from '../run/events.js';
+import type { FluxError } from '../util/errors.js';
+import type { Result } from '../util/result.js';
+
+/** What a backend needs to run one attempt of one stage instance. */
+export interface JobSpec {
+  runId: string;
+  runDir: string;
+  stage: PlanStage;
+  attempt: number;
+  fingerprint: string;
+  /** host path of the attempt's log file; the backend appends the job's output to it */
+  logPath: string;
+}
+
+export interface JobExit {
+  exitCode: number | null;
+  oomKilled: boolean;
+  /** set when the job never ran (the engine refused to start it) */
+  startError?: string;
+}
+
+export interface StartFailure {
+  message: string;
+  /** true when nothing was started, so there is nothing to clean up */
+  nothingStarted: boolean;
+}
+
+export interface LiveJob {
+  handle: JobHandleRecord;
+  running: boolean;
+  attempt: number;
+  fingerprint?: string;
+}
+
+export interface FollowOptions {
+  /** called for every complete output line (for the UI and failure signatures) */
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** stops following (not the job) when aborted */
+  signal?: AbortSignal;
+  /** re-attaching: append only output newer than what the log file already has */
+  resume?: boolean;
+}
+
+/**
+ * Runs stage attempts somewhere (a container, a host process, a Slurm job). Jobs are detached:
+ * they outlive the CLI, and a later CLI finds them again with findJob and follows them. The
+ * scheduler never knows which backend it talks to.
+ */
+export interface Backend {
+  readonly name: 'docker' | 'local' | 'slurm';
+  /** checks before any GPU is claimed; returns warnings, or the first blocking problem */
+  preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>>;
+  start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>>;
+  /** the newest job of this run and stage instance, running or exited, if the backend still knows it */
+  findJob(runId: string, stage: PlanStage, recorded?: JobHandleRecord): Promise<LiveJob | undefined>;
+  /** follows the job's output into the log file until it exits; resolves with how it ended */
+  follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit>;
+  /** graceful stop: SIGTERM, then SIGKILL after graceSeconds */
+  stop(handle: JobHandleRecord, graceSeconds: number): Promise<void>;
+  /** forget a finished job (remove its container); its outcome is already recorded */
+  release(handle: JobHandleRecord): Promise<void>;
+}
+
+/** Splits a byte stream into lines, keeping an unfinished last line for the next chunk. */
+export class LineSplitter {
+  #rest = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(chunk: Buffer | string): void {
+    const text = this.#rest + chunk.toString();
+    const lines = text.split('\n');
+    this.#rest = lines.pop() ?? '';
+    for (const l of lines) this.onLine(l.replace(/\r$/, ''));
+  }
+  end(): void {
+    if (this.#rest !== '') this.onLine(this.#rest);
+    this.#rest = '';
+  }
+}

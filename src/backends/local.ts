@@ -1,0 +1,251 @@
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statfsSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { execa } from 'execa';
+import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
+import { LineSplitter } from './backend.js';
+import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import type { JobHandleRecord } from '../run/events.js';
+import { estimateDiskNeed, formatBytes } from '../run/disk.js';
+import { stageFileName } from '../pipeline/plan.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { FluxError } from '../util/errors.js';
+import { procStartTime, sameProcessAlive } from '../util/proc.js';
+import { err, ok, type Result } from '../util/result.js';
+
+export interface LocalBackendOptions {
+  /** a venv or conda env holding llamafactory-cli; absent: llamafactory-cli on PATH */
+  env?: string | undefined;
+  warn: (m: string) => void;
+  skipDiskCheck?: boolean;
+  pollMs?: number;
+}
+
+/**
+ * The wrapper records the exit status in a file, so that a CLI that did not spawn the process (after
+ * a restart) can still learn how it ended. TERM/INT are forwarded to the trainer, which gets the
+ * chance to exit cleanly; the wrapper waits for it.
+ */
+const WRAPPER = `"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+while :; do
+  wait "$child"; code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+printf '%s\\n' "$code" > "$FLUX_EXIT_FILE.tmp" && mv "$FLUX_EXIT_FILE.tmp" "$FLUX_EXIT_FILE"
+exit "$code"`;
+
+interface JobRecord {
+  pid: number;
+  startTime?: number;
+  attempt: number;
+  fingerprint: string;
+  exitFile: string;
+  logPath: string;
+  key: string;
+  runId: string;
+}
+
+export function cudaVisibleDevices(g: GpuSpec): string | undefined {
+  if (g === 'all') return undefined;
+  if (g === 'none') return '';
+  if (typeof g === 'number') return Array.from({ length: g }, (_, i) => i).join(',');
+  return g;
+}
+
+/** Runs stages as host processes in their own process group; they outlive the CLI like detached containers. */
+export class LocalBackend implements Backend {
+  readonly name = 'local' as const;
+
+  constructor(
+    readonly plan: Plan,
+    readonly opts: LocalBackendOptions,
+  ) {}
+
+  #binDir(): string | undefined {
+    return this.opts.env ? join(this.opts.env, 'bin') : undefined;
+  }
+
+  #resolveCommand(cmd: string[]): string[] {
+    const bin = this.#binDir();
+    if (bin && cmd[0] && existsSync(join(bin, cmd[0]))) return [join(bin, cmd[0]), ...cmd.slice(1)];
+    return cmd;
+  }
+
+  async preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>> {
+    if (toRun.some((s) => s.kind === 'train')) {
+      const bin = this.#binDir();
+      const found = bin ? existsSync(join(bin, 'llamafactory-cli')) : (process.env['PATH'] ?? '').split(delimiter).some((d) => d && existsSync(join(d, 'llamafactory-cli')));
+      if (!found) {
+        return err(
+          new FluxError(
+            'no-llamafactory',
+            bin ? `no llamafactory-cli in ${bin} (the LLaMA-Factory environment given by --local-env / local.env)` : 'llamafactory-cli is not on PATH',
+            'create the environment with `bash scripts/setup-llamafactory-venv.sh` and pass --local-env .cache/llamafactory-venv, or activate your own venv/conda env',
+            4,
+          ),
+        );
+      }
+    }
+    for (const s of toRun) {
+      for (const d of s.datasets) {
+        if (!d.producedBy && !existsSync(d.hostPath)) {
+          return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 2));
+        }
+      }
+    }
+    const need = estimateDiskNeed(plan, toRun);
+    mkdirSync(plan.runDir, { recursive: true });
+    const fs = statfsSync(plan.runDir);
+    const free = fs.bavail * fs.bsize;
+    if (!this.opts.skipDiskCheck && need.bytes > free) {
+      return err(new FluxError('disk-space', `not enough free disk at ${plan.runDir}: ${formatBytes(free)} free, about ${formatBytes(need.bytes)} needed (${need.explain})`, 'free space, lower save_total_limit, or pass --skip-disk-check if the estimate is wrong', 2));
+    }
+    return ok([]);
+  }
+
+  #recordPath(runDir: string, key: string, attempt: number): string {
+    return join(runDir, 'logs', `${stageFileName(key)}.attempt${attempt}.pid.json`);
+  }
+
+  async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
+    const s = job.stage;
+    mkdirSync(dirname(job.logPath), { recursive: true });
+    const exitFile = job.logPath.replace(/\.log$/, '.exit');
+    const env: Record<string, string> = { ...s.env, FLUX_EXIT_FILE: exitFile };
+    const bin = this.#binDir();
+    if (bin) env['PATH'] = `${bin}${delimiter}${process.env['PATH'] ?? ''}`;
+    const cvd = cudaVisibleDevices(s.gpus);
+    if (cvd !== undefined) env['CUDA_VISIBLE_DEVICES'] = cvd;
+    const fd = openSync(job.logPath, 'a');
+    try {
+      const args: string[] = ['-c', WRAPPER, 'flux-wrapper', ...this.#resolveCommand(s.command)];
+      const child = execa('/bin/sh', args, {
+        cwd: s.workdir,
+        env,
+        extendEnv: true,
+        detached: true,
+        cleanup: false,
+        stdin: 'ignore',
+        // execa's types only list fds 3..9; any open fd works at run time (it is handed to spawn)
+        stdout: fd as 3,
+        stderr: fd as 3,
+        reject: false,
+      });
+      const pid = child.pid;
+      if (pid === undefined) {
+        const r = await child;
+        return err({ message: `could not start ${s.command[0]}: ${'message' in r ? String(r.message) : 'unknown error'}`, nothingStarted: true });
+      }
+      // the CLI must not wait for (or be kept alive by) the training process
+      child.unref();
+      child.catch(() => undefined);
+      const startTime = procStartTime(pid);
+      const rec: JobRecord = { pid, ...(startTime !== undefined ? { startTime } : {}), attempt: job.attempt, fingerprint: job.fingerprint, exitFile, logPath: job.logPath, key: s.key, runId: job.runId };
+      writeFileAtomic(this.#recordPath(job.runDir, s.key, job.attempt), `${JSON.stringify(rec)}\n`);
+      return ok({ backend: 'local', id: String(pid), pid, ...(startTime !== undefined ? { startTime } : {}), name: `pid ${pid}` });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
+    const dir = join(this.plan.runDir, 'logs');
+    if (!existsSync(dir)) return undefined;
+    const prefix = `${stageFileName(stage.key)}.attempt`;
+    const recs = readdirSync(dir)
+      .filter((f) => f.startsWith(prefix) && f.endsWith('.pid.json'))
+      .map((f) => {
+        try {
+          return JSON.parse(readFileSync(join(dir, f), 'utf8')) as JobRecord;
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((r): r is JobRecord => r !== undefined && r.runId === runId)
+      .sort((a, b) => b.attempt - a.attempt);
+    const r = recs[0];
+    if (!r) return undefined;
+    return {
+      handle: { backend: 'local', id: String(r.pid), pid: r.pid, ...(r.startTime !== undefined ? { startTime: r.startTime } : {}), name: `pid ${r.pid}` },
+      running: sameProcessAlive(r.pid, r.startTime),
+      attempt: r.attempt,
+      fingerprint: r.fingerprint,
+    };
+  }
+
+  async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
+    const pid = handle.pid ?? Number(handle.id);
+    const exitFile = job.logPath.replace(/\.log$/, '.exit');
+    let offset = 0;
+    if (opts.resume && existsSync(job.logPath)) offset = Math.max(0, fstatSizeOf(job.logPath) - 64 * 1024);
+    const lines = new LineSplitter((l) => opts.onLine?.('stdout', l));
+    const drain = () => {
+      if (!existsSync(job.logPath)) return;
+      const fd = openSync(job.logPath, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        const buf = Buffer.alloc(256 * 1024);
+        while (offset < size) {
+          const n = readSync(fd, buf, 0, buf.length, offset);
+          if (n <= 0) break;
+          offset += n;
+          lines.push(buf.subarray(0, n));
+        }
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const poll = this.opts.pollMs ?? 300;
+    while (sameProcessAlive(pid, handle.startTime) && !existsSync(exitFile)) {
+      if (opts.signal?.aborted) {
+        drain();
+        lines.end();
+        return { exitCode: null, oomKilled: false, startError: 'detached' };
+      }
+      drain();
+      await new Promise((r) => setTimeout(r, poll));
+    }
+    // the wrapper writes the exit file just before it exits
+    for (let i = 0; i < 20 && !existsSync(exitFile) && sameProcessAlive(pid, handle.startTime); i++) await new Promise((r) => setTimeout(r, 100));
+    drain();
+    lines.end();
+    if (existsSync(exitFile)) {
+      const code = Number(readFileSync(exitFile, 'utf8').trim());
+      return { exitCode: Number.isFinite(code) ? code : null, oomKilled: false };
+    }
+    // no exit file: the wrapper itself was killed (SIGKILL to the group, OOM killer)
+    return { exitCode: 137, oomKilled: false };
+  }
+
+  async stop(handle: JobHandleRecord, graceSeconds: number): Promise<void> {
+    const pid = handle.pid ?? Number(handle.id);
+    if (!sameProcessAlive(pid, handle.startTime)) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + graceSeconds * 1000;
+    while (Date.now() < deadline && sameProcessAlive(pid, handle.startTime)) await new Promise((r) => setTimeout(r, 100));
+    if (sameProcessAlive(pid, handle.startTime)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  async release(): Promise<void> {}
+}
+
+function fstatSizeOf(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,32 @@
+import type { Plan } from '../pipeline/plan-types.js';
+import type { Pipeline } from '../pipeline/load.js';
+import type { Backend } from './backend.js';
+import { FluxError } from '../util/errors.js';
+
+export interface BackendChoice {
+  user?: string;
+  localEnv?: string;
+  skipDiskCheck?: boolean;
+  warn: (m: string) => void;
+}
+
+/** Backends are loaded on demand so that `--help` and `status` never pay for dockerode. */
+export async function createBackend(p: Pipeline, plan: Plan, c: BackendChoice): Promise<Backend> {
+  switch (plan.backend) {
+    case 'docker': {
+      const { DockerBackend } = await import('./docker.js');
+      return new DockerBackend(plan, {
+        settings: p.spec.docker,
+        warn: c.warn,
+        ...(c.user !== undefined ? { user: c.user } : {}),
+        ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}),
+      });
+    }
+    case 'local': {
+      const { LocalBackend } = await import('./local.js');
+      return new LocalBackend(plan, { env: c.localEnv ?? p.spec.local.env, warn: c.warn, ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}) });
+    }
+    case 'slurm':
+      throw new FluxError('backend-unavailable', 'the Slurm backend is not available in this version of flux-train', 'use --backend docker or --backend local; `flux-train config` writes configs for a manual sbatch run', 2);
+  }
+}

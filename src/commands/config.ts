@@ -1,0 +1,45 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { formatDiagnostic } from '../pipeline/diagnostics.js';
+import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../llamafactory/write-configs.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { FluxError } from '../util/errors.js';
+import { EXIT, loadOrThrow, parseRounds, pipelinePath, planOrThrow } from './context.js';
+
+export interface ConfigOptions {
+  pipeline?: string;
+  n?: string;
+  out?: string;
+  stage?: string;
+}
+
+/** Writes what a manual run needs: dataset_info.json, a YAML per stage instance, DeepSpeed JSON, run.sh. */
+export async function configCommand(o: ConfigOptions): Promise<number> {
+  if (!o.out) throw new FluxError('usage', 'the output folder is missing', 'pass --out DIR, e.g. `flux-train config --n 3 --out cfg`', 2);
+  const p = loadOrThrow(pipelinePath(o.pipeline));
+  const rounds = parseRounds(o.n, 3);
+  const out = resolve(o.out);
+  const { plan, warnings } = planOrThrow(p, { rounds, runDir: out, backend: 'local', view: 'manual', dataProblems: 'warning' });
+  for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+  const stages = o.stage ? plan.stages.filter((s) => s.id === o.stage || s.key === o.stage) : plan.stages;
+  if (stages.length === 0) {
+    throw new FluxError('usage', `no stage instance matches --stage ${o.stage}`, `use one of: ${[...new Set(plan.stages.map((s) => s.id))].join(', ')} (or a key such as ${plan.stages[0]?.key ?? 'r1/ID'})`, 2);
+  }
+  mkdirSync(out, { recursive: true });
+  const info = writeDatasetInfo(plan);
+  process.stdout.write(`wrote ${info}\n`);
+  for (const s of stages) {
+    if (s.kind !== 'train') continue;
+    writeStageConfig(plan, s, p.keySet);
+    process.stdout.write(`wrote ${s.configPath}${s.deepspeed ? ` (+ ${s.deepspeed.hostPath})` : ''}\n`);
+  }
+  const script = join(out, 'run.sh');
+  writeFileAtomic(script, renderRunScript({ ...plan, stages }));
+  chmodSync(script, 0o755);
+  process.stdout.write(`wrote ${script}\n\nRun them in this order, from ${out}:\n`);
+  for (const s of stages) {
+    process.stdout.write(s.kind === 'train' ? `  ${envPrefix(s)}llamafactory-cli train ${s.trainerConfigPath}\n` : `  (command stage ${s.key}: ${s.command.join(' ')})\n`);
+  }
+  process.stdout.write(`or all at once: bash ${script}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,14 @@
+import { resolve } from 'node:path';
+import { readState } from '../state/store.js';
+import { FluxError } from '../util/errors.js';
+import { roundCommand, type RoundOptions } from './round.js';
+
+/** `round` again with the pipeline and rounds recorded in the run dir. */
+export async function resumeCommand(o: RoundOptions): Promise<number> {
+  const runDir = resolve(o.runDir ?? 'runs/reasonflux-v2');
+  const r = readState(runDir);
+  if (!r.ok) throw r.error;
+  const s = r.value;
+  if (!s?.pipeline || !s.rounds) throw new FluxError('no-run', `nothing to resume in ${runDir} (no state.json with a started run)`, 'start the run with `flux-train round --n N`, or pass --run-dir', 2);
+  return roundCommand({ ...o, runDir, pipeline: o.pipeline ?? s.pipeline, n: String(s.rounds), ...(o.backend === undefined && s.backend ? { backend: s.backend } : {}) });
+}

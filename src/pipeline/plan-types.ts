@@ -1,0 +1,78 @@
+import type { BackendName, GpuSpec } from './schema.js';
+
+/** A model handed to a stage: a declared base model, or a verified output of another stage instance. */
+export type ModelInput =
+  | { kind: 'base'; name: string; /** hub id or absolute host path */ ref: string; local: boolean }
+  | { kind: 'stage'; key: string; /** host path of that instance's output dir */ hostPath: string };
+
+export interface PlanDataset {
+  /** the name in dataset_info.json: the pipeline's name, with `_r<N>` where a later round has its own file */
+  name: string;
+  /** pipeline dataset this entry comes from */
+  declared: string;
+  hostPath: string;
+  trainerPath: string;
+  /** the dataset_info.json entry, as written */
+  info: Record<string, unknown>;
+  /** set when a command stage instance writes the file */
+  producedBy?: string;
+}
+
+export interface Mount {
+  host: string;
+  container: string;
+  mode: 'ro' | 'rw';
+  what: string;
+}
+
+export interface PlanStage {
+  /** unique in the plan: r<round>/<id> */
+  key: string;
+  id: string;
+  round: number;
+  kind: 'train' | 'command';
+  /** LLaMA-Factory stage (sft, dpo, ...) or "command" */
+  stage: string;
+  dependsOn: string[];
+  model?: ModelInput;
+  /** the model as the trainer sees it (model_name_or_path) */
+  trainerModel?: string;
+  refModel?: ModelInput;
+  datasets: PlanDataset[];
+  outputDir: string;
+  trainerOutputDir: string;
+  /** host path of the generated LLaMA-Factory YAML */
+  configPath: string;
+  trainerConfigPath: string;
+  /** the complete LLaMA-Factory arguments the trainer gets (empty for command stages) */
+  args: Record<string, unknown>;
+  gpus: GpuSpec;
+  image: string;
+  /** non-secret environment for the process */
+  env: Record<string, string>;
+  /** names of variables passed through from the invoking environment (values never stored) */
+  passEnv: string[];
+  /** what runs: llamafactory-cli train CONFIG, or the command stage's command */
+  command: string[];
+  workdir: string;
+  /** files a command stage must leave in its output dir */
+  expectedOutputs: string[];
+  deepspeed?: { source: string; hostPath: string };
+}
+
+export interface Plan {
+  pipeline: string;
+  pipelineName: string;
+  runDir: string;
+  rounds: number;
+  backend: BackendName;
+  image: string;
+  llamafactoryVersion: string;
+  /** how the trainer sees the run dir (container path, host path, or "." for manual runs) */
+  trainerRunDir: string;
+  mounts: Mount[];
+  stages: PlanStage[];
+  /** the complete dataset_info.json */
+  datasetInfo: Record<string, Record<string, unknown>>;
+  allowExtraArgs: boolean;
+}

@@ -1,0 +1,57 @@
+import type { CauseCode } from './causes.js';
+
+/**
+ * Every transition of a run, as one discriminated union. The scheduler emits them; the TTY view,
+ * the plain log, --json, the event log on disk and the state file all consume the same values.
+ */
+export type StageAction = 'skip' | 'run' | 'rerun' | 'resume' | 'reattach' | 'blocked';
+
+export interface ManifestEntry {
+  name: string;
+  size: number;
+}
+
+interface Base {
+  ts: string;
+}
+
+export type RunEvent = Base &
+  (
+    | { type: 'run-started'; runId: string; pipeline: string; pipelineName: string; rounds: number; backend: string; image: string; pid: number; host: string; argv: string[] }
+    | { type: 'stage-planned'; key: string; action: StageAction; reason: string; fingerprint: string; fields: Record<string, string>; checkpoint?: number }
+    | { type: 'stage-skipped'; key: string; reason: string }
+    | { type: 'stage-starting'; key: string; attempt: number; fingerprint: string; fields: Record<string, string>; resumeFrom?: number }
+    | { type: 'stage-started'; key: string; attempt: number; handle: JobHandleRecord }
+    | { type: 'stage-reattached'; key: string; attempt: number; handle: JobHandleRecord; running: boolean }
+    | { type: 'stage-progress'; key: string; step: number; total: number; loss?: number; lr?: number; epoch?: number; percentage?: number; elapsed?: string; remaining?: string }
+    | { type: 'stage-checkpoint'; key: string; step: number }
+    | { type: 'stage-log'; key: string; stream: 'stdout' | 'stderr'; line: string }
+    | { type: 'stage-finished'; key: string; attempt: number; durationMs: number; finalLoss?: number; steps?: number; fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[] }
+    | { type: 'stage-failed'; key: string; attempt: number; cause: CauseCode; transient: boolean; exitCode: number | null; oomKilled: boolean; shortMessage: string; message: string; evidence: string[]; step?: number; willRetry: boolean }
+    | { type: 'stage-interrupted'; key: string; attempt: number; detached: boolean }
+    | { type: 'stage-retry'; key: string; attempt: number; delayMs: number; resumeFrom?: number }
+    | { type: 'stage-blocked'; key: string; reason: string }
+    | { type: 'stage-moved-aside'; key: string; from: string; to: string; reason: string }
+    | { type: 'checkpoint-quarantined'; key: string; path: string; to: string; why: string }
+    | { type: 'lock-takeover'; previous: Record<string, unknown> }
+    | { type: 'warning'; message: string; key?: string }
+    | { type: 'run-finished'; ok: boolean; exitCode: number; durationMs: number; summary: string }
+  );
+
+export interface JobHandleRecord {
+  backend: string;
+  id: string;
+  name?: string;
+  pid?: number;
+  /** process start time (clock ticks since boot) so a reused pid is never mistaken for ours */
+  startTime?: number;
+}
+
+export type EventOf<T extends RunEvent['type']> = Extract<RunEvent, { type: T }>;
+
+/** Progress and log lines are frequent; only transitions (and throttled progress) are persisted. */
+export function isTransition(e: RunEvent): boolean {
+  return e.type !== 'stage-progress' && e.type !== 'stage-log';
+}
+
+export const now = (): string => new Date().toISOString();

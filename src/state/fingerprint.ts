@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import { PIPELINE_FORMAT_VERSION } from '../pipeline/schema.js';
+
+/**
+ * A stage instance's identity, field by field, so that a change can be named ("args.learning_rate
+ * changed") like Snakemake's rerun reasons. Paths that only follow from the run dir are left out:
+ * moving a run dir does not invalidate it.
+ */
+export interface Fingerprint {
+  hash: string;
+  fields: Record<string, string>;
+}
+
+/** Fields that shape the learning-rate schedule or the data order: resuming across a change is wrong. */
+export const RESUME_CRITICAL = [
+  'args.num_train_epochs',
+  'args.max_steps',
+  'args.per_device_train_batch_size',
+  'args.gradient_accumulation_steps',
+  'args.lr_scheduler_type',
+  'args.learning_rate',
+  'args.warmup_steps',
+  'args.warmup_ratio',
+  'args.max_samples',
+  'args.cutoff_len',
+  'args.seed',
+  'args.dataset',
+  'model',
+];
+
+const PATH_ARGS = new Set(['output_dir', 'dataset_dir', 'model_name_or_path', 'ref_model', 'deepspeed', 'dataset']);
+
+const h = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+const short = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? 'undefined';
+  return s.length <= 64 ? s : `sha:${h(s)}`;
+};
+
+export interface FingerprintOptions {
+  /** hash dataset contents instead of trusting size and mtime */
+  hashData?: boolean;
+}
+
+export function fingerprintPlan(plan: Plan, opts: FingerprintOptions = {}): Map<string, Fingerprint> {
+  const out = new Map<string, Fingerprint>();
+  for (const s of plan.stages) out.set(s.key, fingerprintStage(plan, s, out, opts));
+  return out;
+}
+
+function fingerprintStage(plan: Plan, s: PlanStage, done: Map<string, Fingerprint>, opts: FingerprintOptions): Fingerprint {
+  const f: Record<string, string> = {};
+  f['format'] = String(PIPELINE_FORMAT_VERSION);
+  f['kind'] = s.kind;
+  f['image'] = s.image;
+  for (const [k, v] of Object.entries(s.args)) if (!PATH_ARGS.has(k)) f[`args.${k}`] = short(v);
+  if (s.deepspeed) f['args.deepspeed'] = `sha:${h(readFileSync(s.deepspeed.source, 'utf8'))}`;
+  if (s.kind === 'train') f['args.dataset'] = short(s.datasets.map((d) => d.declared));
+  if (s.model) f['model'] = s.model.kind === 'base' ? `base:${s.model.ref}` : `stage:${s.model.key}`;
+  if (s.refModel) f['ref_model'] = s.refModel.kind === 'base' ? `base:${s.refModel.ref}` : `stage:${s.refModel.key}`;
+  for (const d of s.datasets) f[`dataset.${d.declared}`] = d.producedBy ? `from:${d.producedBy}` : datasetIdentity(d.hostPath, opts.hashData ?? false);
+  for (const dep of s.dependsOn) f[`dep.${dep}`] = done.get(dep)?.hash ?? 'unknown';
+  if (s.kind === 'command') {
+    f['command'] = short(s.command);
+    f['outputs'] = short(s.expectedOutputs);
+  }
+  for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && k !== 'HF_HOME') f[`env.${k}`] = short(v);
+  const hash = h(JSON.stringify(Object.entries(f).sort(([a], [b]) => (a < b ? -1 : 1))));
+  return { hash, fields: f };
+}
+
+/** path + size + mtime of a file, or of every file in a folder; content hash on request. */
+export function datasetIdentity(path: string, hashContent: boolean): string {
+  try {
+    const st = statSync(path);
+    const files = st.isDirectory()
+      ? readdirSync(path)
+          .filter((n) => !n.startsWith('.'))
+          .sort()
+          .map((n) => join(path, n))
+      : [path];
+    const parts = files.map((file) => {
+      const fs = statSync(file);
+      return hashContent ? `${file}:${createHash('sha256').update(readFileSync(file)).digest('hex')}` : `${file}:${fs.size}:${Math.floor(fs.mtimeMs)}`;
+    });
+    return `${hashContent ? 'content' : 'stat'}:${h(parts.join('|'))}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** Names of the fields that differ between two fingerprints. */
+export function changedFields(before: Record<string, string>, after: Record<string, string>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => before[k] !== after[k]).sort();
+}

@@ -1,0 +1,62 @@
+import type { RunEvent } from '../run/events.js';
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+export function formatProgress(e: Extract<RunEvent, { type: 'stage-progress' }>): string {
+  const pct = e.percentage ?? (e.total > 0 ? Math.round((e.step / e.total) * 10000) / 100 : 0);
+  const parts = [`step ${e.step}/${e.total}`, `${pct.toFixed(1)}%`];
+  if (e.loss !== undefined) parts.push(`loss ${e.loss.toFixed(4)}`);
+  if (e.lr !== undefined) parts.push(`lr ${e.lr.toExponential(2)}`);
+  if (e.remaining !== undefined) parts.push(`eta ${e.remaining}`);
+  return parts.join('  ');
+}
+
+/** One human line per event, or undefined for events that are not worth a line. */
+export function eventLine(e: RunEvent): string | undefined {
+  switch (e.type) {
+    case 'run-started':
+      return `flux-train: ${e.pipelineName}, rounds 1..${e.rounds}, backend ${e.backend}, image ${e.image}`;
+    case 'stage-planned':
+      return undefined;
+    case 'stage-skipped':
+      return `${e.key}: skip (${e.reason})`;
+    case 'stage-starting':
+      return `${e.key}: starting attempt ${e.attempt}${e.resumeFrom !== undefined ? ` (resuming from checkpoint-${e.resumeFrom})` : ''}`;
+    case 'stage-started':
+      return `${e.key}: running in ${e.handle.backend} ${e.handle.name ?? e.handle.id}`;
+    case 'stage-reattached':
+      return `${e.key}: re-attached to attempt ${e.attempt} (${e.handle.name ?? e.handle.id}, ${e.running ? 'still running' : 'already exited'})`;
+    case 'stage-progress':
+      return `${e.key}: ${formatProgress(e)}`;
+    case 'stage-checkpoint':
+      return `${e.key}: checkpoint-${e.step} saved`;
+    case 'stage-log':
+      return undefined;
+    case 'stage-finished':
+      return `${e.key}: finished in ${formatDuration(e.durationMs)}${e.finalLoss !== undefined ? `, final loss ${e.finalLoss.toFixed(4)}` : ''}`;
+    case 'stage-failed':
+      return `${e.key}: FAILED: ${e.message}`;
+    case 'stage-interrupted':
+      return e.detached ? `${e.key}: left running (detached); \`flux-train resume\` re-attaches` : `${e.key}: interrupted; rerun the same command to resume`;
+    case 'stage-retry':
+      return `${e.key}: retrying as attempt ${e.attempt} in ${formatDuration(e.delayMs)}${e.resumeFrom !== undefined ? ` from checkpoint-${e.resumeFrom}` : ''}`;
+    case 'stage-blocked':
+      return `${e.key}: blocked: ${e.reason}`;
+    case 'stage-moved-aside':
+      return `${e.key}: old outputs moved to ${e.to} (${e.reason})`;
+    case 'checkpoint-quarantined':
+      return `${e.key}: WARNING: broken ${e.path} (${e.why}) moved to ${e.to}`;
+    case 'lock-takeover':
+      return `took over a stale lock of pid ${String(e.previous['pid'])} on ${String(e.previous['host'])}`;
+    case 'warning':
+      return `warning: ${e.key ? `${e.key}: ` : ''}${e.message}`;
+    case 'run-finished':
+      return `${e.ok ? 'done' : 'stopped'}: ${e.summary} (${formatDuration(e.durationMs)})`;
+  }
+}
