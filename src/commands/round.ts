@@ -129,6 +129,8 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     emit({ type: 'run-started', ts: now(), runId, pipeline: file, pipelineName: p.spec.name, rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
     const live = await findLiveJobs(backend, runId, plan, false);
     const actions = decideActions(plan, fps, store.state, live, selection);
+    // an exited job whose outcome is already recorded (the CLI died before removing it) is just clutter
+    for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
     for (const a of actions) {
       const fp = fps.get(a.key);
       emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}) });

@@ -13,6 +13,7 @@ import type { RunState } from '../state/state.js';
 import { causeInfo, classify, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent } from './events.js';
 import { unreachable } from '../util/unreachable.js';
+import { crashPoint } from '../util/crash-point.js';
 
 export interface SchedulerOptions {
   plan: Plan;
@@ -181,16 +182,20 @@ export class Scheduler {
       emit({ type: 'stage-reattached', ts: now(), key: s.key, attempt, handle, running });
     } else {
       const resumeFrom = s.kind === 'train' ? listCheckpoints(s.outputDir).find((c) => c.valid)?.step : undefined;
+      crashPoint('before-starting');
       emit({ type: 'stage-starting', ts: now(), key: s.key, attempt, fingerprint: fp.hash, fields: fp.fields, ...(resumeFrom !== undefined ? { resumeFrom } : {}) });
       if (s.kind === 'train') writeStageConfig(plan, s, this.#o.keySet);
       mkdirSync(s.outputDir, { recursive: true });
+      crashPoint('after-config');
       const started = await backend.start(job);
+      crashPoint('after-start');
       if (!started.ok) {
         const cause = classify({ exitCode: null, oomKilled: false, logTail: [], startError: started.error.message });
         return { kind: 'failed', cause, step: undefined, exitCode: null, oomKilled: false };
       }
       handle = started.value;
       emit({ type: 'stage-started', ts: now(), key: s.key, attempt, handle });
+      crashPoint('after-started');
     }
 
     // progress from trainer_log.jsonl and new checkpoints, polled while the job runs
@@ -219,8 +224,14 @@ export class Scheduler {
         });
       }
       if (s.kind === 'train') {
-        const cps = listCheckpoints(s.outputDir).filter((c) => c.valid);
-        for (const c of cps) if (!seenCkpt.has(c.step)) emit({ type: 'stage-checkpoint', ts: now(), key: s.key, step: c.step });
+        const cps = listCheckpoints(s.outputDir)
+          .filter((c) => c.valid)
+          .reverse();
+        for (const c of cps) {
+          if (seenCkpt.has(c.step)) continue;
+          emit({ type: 'stage-checkpoint', ts: now(), key: s.key, step: c.step });
+          crashPoint('checkpoint-seen');
+        }
         seenCkpt = new Set(cps.map((c) => c.step));
       }
     };
@@ -262,6 +273,7 @@ export class Scheduler {
     }
     const missing = exit.exitCode === 0 && !exit.oomKilled ? this.#missingOutputs(s) : [];
     if (exit.exitCode === 0 && !exit.oomKilled && missing.length === 0) {
+      crashPoint('before-finished');
       emit({
         type: 'stage-finished',
         ts: now(),
@@ -274,6 +286,7 @@ export class Scheduler {
         fields: fp.fields,
         manifest: outputManifest(s.outputDir),
       });
+      crashPoint('after-finished');
       await backend.release(handle);
       return { kind: 'done' };
     }

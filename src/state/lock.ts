@@ -1,4 +1,4 @@
-import { openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -46,6 +46,7 @@ export class RunLock {
 
   static acquire(runDir: string, command: string, opts: LockOptions = {}): Result<RunLock, FluxError> {
     const path = join(runDir, LOCK_FILE);
+    mkdirSync(runDir, { recursive: true });
     const staleMs = opts.staleMs ?? 60_000;
     const ts = new Date().toISOString();
     const st = procStartTime(process.pid);
