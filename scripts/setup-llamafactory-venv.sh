@@ -2,11 +2,12 @@
 # Creates a pinned virtual environment with LLaMA-Factory (the version the pipeline image pins) and its
 # dependencies from PyPI, for the local backend and `flux-train validate --with-llamafactory`.
 # Cached: a second run with the same pins returns at once.
-#   usage: scripts/setup-llamafactory-venv.sh [VENV_DIR]     (default .cache/llamafactory-venv)
+#   usage: scripts/setup-llamafactory-venv.sh [VENV_DIR]
+#   default VENV_DIR: ~/.cache/flux-train/llamafactory-<version>-venv (outside the checkout, so clones share it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${1:-${LLAMAFACTORY_VENV:-.cache/llamafactory-venv}}
 LF_VERSION=${LF_VERSION:-0.9.5}
+VENV=${1:-${LLAMAFACTORY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/flux-train/llamafactory-${LF_VERSION}-venv}}
 # torch from PyPI (the only index reachable here); CPU execution works with the default wheel
 PINS="llamafactory==${LF_VERSION} torch==${TORCH_VERSION:-2.6.0}"
 stamp="$VENV/.flux-train-pins"
@@ -14,6 +15,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PINS" ] && "$VENV/bin/llamafactory
   echo "llamafactory venv ready: $VENV ($PINS)"
   exit 0
 fi
+mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
 # shellcheck disable=SC2086

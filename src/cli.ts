@@ -28,6 +28,7 @@ Exit codes: 0 ok, 1 a stage failed, 2 bad input, 3 run dir locked, 4 environment
     .option('-p, --pipeline <file>', 'pipeline file (default pipelines/reasonflux-v2.yaml)')
     .option('-n, --n <rounds>', 'number of rounds to check', '3')
     .option('--backend <name>', 'docker | local | slurm')
+    .option('--no-data-check', 'report missing or mismatched dataset files as warnings (data that lives on another machine)')
     .option('--with-llamafactory <env>', 'also run the generated configs through LLaMA-Factory’s own argument parser in this venv/conda env')
     .addHelpText('after', '\nExamples:\n  flux-train validate --pipeline pipelines/reasonflux-v2.yaml\n  flux-train validate --with-llamafactory .cache/llamafactory-venv')
     .action(async (o) => run(async () => (await import('./commands/validate.js')).validateCommand(o)));

@@ -6,6 +6,7 @@ export interface ValidateOptions {
   n?: string;
   backend?: string;
   withLlamafactory?: string;
+  dataCheck?: boolean;
 }
 
 export async function validateCommand(o: ValidateOptions): Promise<number> {
@@ -13,7 +14,7 @@ export async function validateCommand(o: ValidateOptions): Promise<number> {
   const p = loadOrThrow(file);
   const backend = parseBackend(o.backend) ?? p.spec.backend;
   const rounds = parseRounds(o.n, 3);
-  const { plan, warnings } = planOrThrow(p, { rounds, runDir: defaultRunDir(p), backend, view: viewFor(backend), dataProblems: 'error' });
+  const { plan, warnings } = planOrThrow(p, { rounds, runDir: defaultRunDir(p), backend, view: viewFor(backend), dataProblems: o.dataCheck === false ? 'warning' : 'error' });
   for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   if (o.withLlamafactory !== undefined) {
     const { checkWithLlamaFactory } = await import('../llamafactory/parser-check.js');

@@ -172,8 +172,9 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
         if (v !== undefined && typeof v !== 'string') problems.push(`alpaca ${side} must be a string, got ${Array.isArray(v) ? 'a list' : typeof v}`);
       }
     } else {
-      if (cols['chosen'] !== undefined && cols['chosen'] in rec) problems.push('the record has chosen/rejected, so it is preference data: declare `ranking: true`');
-      need(cols['response'], 'response');
+      if ('chosen' in rec && 'rejected' in rec && !((cols['response'] as string) in rec)) {
+        problems.push('the record has chosen/rejected, so it is preference data: declare `ranking: true`');
+      } else need(cols['response'], 'response');
     }
     return problems;
   }

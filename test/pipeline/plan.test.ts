@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadPipeline } from '../../src/pipeline/load.js';
+import { buildPlan, type PlanOptions } from '../../src/pipeline/plan.js';
+import type { Diagnostic } from '../../src/pipeline/diagnostics.js';
+import type { Plan } from '../../src/pipeline/plan-types.js';
+import { Rig } from '../helpers/rig.js';
+
+const rig = new Rig('plan');
+let demo: string;
+before(async () => {
+  demo = await rig.demo();
+});
+after(() => rig.cleanup());
+
+function plan(file: string, o: Partial<PlanOptions> = {}): { plan?: Plan; diags: Diagnostic[] } {
+  const p = loadPipeline(file);
+  if (!p.ok) return { diags: p.error };
+  const r = buildPlan(p.value, { rounds: 3, runDir: rig.runDir, backend: 'docker', view: 'container', dataProblems: 'error', ...o });
+  return r.ok ? { plan: r.value.plan, diags: r.value.warnings } : { diags: r.error };
+}
+
+function variant(edit: (y: string) => string): string {
+  return rig.write(`pipelines/v${Math.random().toString(36).slice(2)}.yaml`, edit(rig.read('pipelines/demo.yaml')));
+}
+
+describe('plan', () => {
+  it('hands checkpoints on across stages and rounds', () => {
+    const { plan: p } = plan(demo);
+    assert.ok(p);
+    const by = new Map(p.stages.map((s) => [s.key, s]));
+    assert.deepEqual(
+      p.stages.map((s) => s.key),
+      ['r1/proposer_sft', 'r1/proposer_dpo', 'r1/reasoner_dpo', 'r1/sample_pairs', 'r2/proposer_dpo', 'r2/reasoner_dpo', 'r2/sample_pairs', 'r3/proposer_dpo', 'r3/reasoner_dpo'],
+    );
+    const model = (k: string) => by.get(k)?.model;
+    assert.equal(model('r1/proposer_sft')?.kind, 'base');
+    assert.deepEqual(model('r1/proposer_dpo'), { kind: 'stage', key: 'r1/proposer_sft', hostPath: join(rig.runDir, 'outputs/r1/proposer_sft') });
+    assert.equal(model('r1/reasoner_dpo')?.kind, 'base');
+    assert.equal((model('r2/proposer_dpo') as { key: string }).key, 'r1/proposer_dpo');
+    assert.equal((model('r3/reasoner_dpo') as { key: string }).key, 'r2/reasoner_dpo');
+    // the trainer sees container paths; the plan keeps the host paths too
+    assert.equal(by.get('r2/proposer_dpo')?.args['model_name_or_path'], '/flux/run/outputs/r1/proposer_dpo');
+    assert.equal(by.get('r2/proposer_dpo')?.args['output_dir'], '/flux/run/outputs/r2/proposer_dpo');
+    // round 2 trains on the pairs the command stage of round 1 wrote, and waits for it
+    const r2 = by.get('r2/proposer_dpo');
+    assert.equal(r2?.datasets[0]?.name, 'dpo_proposer_r2');
+    assert.equal(r2?.datasets[0]?.producedBy, 'r1/sample_pairs');
+    assert.ok(r2?.dependsOn.includes('r1/sample_pairs'));
+    assert.ok(r2?.dependsOn.includes('r1/proposer_dpo'));
+    assert.equal(p.datasetInfo['dpo_proposer_r2']?.['file_name'], '/flux/run/outputs/r1/sample_pairs/dpo_proposer.jsonl');
+    assert.equal(p.datasetInfo['dpo_proposer']?.['ranking'], true);
+    // command stages get their inputs as environment variables
+    assert.equal(by.get('r1/sample_pairs')?.env['FLUX_MODEL_PROPOSER'], '/flux/run/outputs/r1/proposer_dpo');
+    assert.equal(by.get('r1/sample_pairs')?.env['FLUX_OUTPUT_DIR'], '/flux/run/outputs/r1/sample_pairs');
+  });
+
+  it('uses host paths for the local backend and run-relative paths for manual configs', () => {
+    const host = plan(demo, { view: 'host', backend: 'local' }).plan;
+    assert.equal(host?.stages[1]?.args['model_name_or_path'], join(rig.runDir, 'outputs/r1/proposer_sft'));
+    assert.deepEqual(host?.mounts, []);
+    const manual = plan(demo, { view: 'manual', backend: 'local' }).plan;
+    assert.equal(manual?.stages[1]?.args['model_name_or_path'], 'outputs/r1/proposer_sft');
+    assert.equal(manual?.stages[1]?.args['dataset_dir'], '.');
+  });
+
+  it('adds the safety defaults visibly and lets the pipeline override them', () => {
+    const p = plan(demo).plan;
+    assert.equal(p?.stages[0]?.args['overwrite_output_dir'], false);
+    assert.equal(p?.stages[0]?.args['save_total_limit'], 2); // the demo sets 2; the default is 3
+    const q = plan(variant((y) => y.replace('  save_total_limit: 2\n', ''))).plan;
+    assert.equal(q?.stages[0]?.args['save_total_limit'], 3);
+  });
+
+  it('refuses a stage that takes its model from a stage not running in that round', () => {
+    const { diags } = plan(variant((y) => y.replace('model: {stage: proposer_dpo, round: previous, fallback: {stage: proposer_sft}}', 'model: {stage: proposer_sft}')));
+    const d = diags.find((x) => x.code === 'reference');
+    assert.ok(d, JSON.stringify(diags));
+    assert.match(d.message, /round 2 takes its model from "proposer_sft" in round 2, but "proposer_sft" does not run there/);
+    assert.ok(d.line > 0);
+    const noFallback = plan(variant((y) => y.replace(', fallback: {base: tiny}', ''))).diags.find((x) => x.code === 'reference');
+    assert.match(noFallback?.hint ?? '', /fallback/);
+  });
+
+  it('finds cycles', () => {
+    const { diags } = plan(variant((y) => y.replace('model: {base: tiny}\n    datasets: [ReasonFlux-v2-sft]', 'model: {stage: proposer_dpo}\n    datasets: [ReasonFlux-v2-sft]').replace('rounds: [1]', 'rounds: all').replace('fallback: {stage: proposer_sft}', 'fallback: {stage: proposer_sft}').replace('model: {stage: proposer_dpo, round: previous, fallback: {stage: proposer_sft}}', 'model: {stage: proposer_sft}')));
+    const d = diags.find((x) => x.code === 'cycle');
+    assert.ok(d, JSON.stringify(diags));
+    assert.match(d.message, /proposer_sft -> proposer_dpo -> proposer_sft|proposer_dpo -> proposer_sft -> proposer_dpo/);
+  });
+
+  it('refuses DPO on non-ranking data and SFT on preference data', () => {
+    const a = plan(variant((y) => y.replace('datasets: [dpo_proposer]', 'datasets: [ReasonFlux-v2-sft]'))).diags.find((x) => x.code === 'dataset-stage');
+    assert.match(a?.message ?? '', /needs preference data/);
+    const b = plan(variant((y) => y.replace('datasets: [ReasonFlux-v2-sft]', 'datasets: [dpo_reasoner]'))).diags.find((x) => x.code === 'dataset-stage');
+    assert.match(b?.message ?? '', /is preference data/);
+  });
+
+  it('reports a missing dataset file with its location', () => {
+    const d = plan(variant((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/data/nope.jsonl'))).diags.find((x) => x.code === 'missing-file');
+    assert.ok(d);
+    assert.match(d.message, /nope\.jsonl does not exist/);
+    assert.equal(d.path, 'datasets.ReasonFlux-v2-sft.path');
+    // a dry-run or config only warns
+    const w = plan(variant((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/data/nope.jsonl')), { dataProblems: 'warning' });
+    assert.ok(w.plan);
+    assert.equal(w.diags[0]?.severity, 'warning');
+  });
+
+  it('checks the first record against the declared format', () => {
+    rig.write('.demo/data/share.jsonl', `${JSON.stringify({ conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }], chosen: { from: 'gpt', value: 'x' }, rejected: { from: 'gpt', value: 'y' } })}\n`);
+    rig.write('.demo/data/alpaca-no-rejected.jsonl', `${JSON.stringify({ instruction: 'q', input: '', chosen: 'a' })}\n`);
+    rig.write('.demo/data/sft-as-pairs.jsonl', `${JSON.stringify({ instruction: 'q', input: '', chosen: 'a', rejected: 'b' })}\n`);
+    const sharegptAsAlpaca = plan(variant((y) => y.replace('../.demo/data/dpo_reasoner.jsonl', '../.demo/data/share.jsonl'))).diags;
+    assert.match(sharegptAsAlpaca.map((d) => d.message).join('\n'), /looks like sharegpt.*declared alpaca/);
+    const endsOnAssistant = plan(variant((y) => y.replace('../.demo/data/dpo_reasoner.jsonl', '../.demo/data/share.jsonl').replace('  dpo_reasoner:\n    ranking: true', '  dpo_reasoner:\n    formatting: sharegpt\n    ranking: true'))).diags;
+    assert.match(endsOnAssistant.map((d) => d.message).join('\n'), /must end on a user turn/);
+    const noRejected = plan(variant((y) => y.replace('../.demo/data/dpo_reasoner.jsonl', '../.demo/data/alpaca-no-rejected.jsonl'))).diags;
+    assert.match(noRejected.map((d) => d.message).join('\n'), /rejected column "rejected" is missing/);
+    const pairsForSft = plan(variant((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/data/sft-as-pairs.jsonl'))).diags;
+    assert.match(pairsForSft.map((d) => d.message).join('\n'), /declare `ranking: true`/);
+    for (const d of [...sharegptAsAlpaca, ...noRejected]) assert.equal(d.code, 'dataset-format');
+  });
+
+  it('names unknown references with a suggestion', () => {
+    const d = plan(variant((y) => y.replace('datasets: [dpo_proposer]', 'datasets: [dpo_propser]'))).diags.find((x) => x.code === 'reference');
+    assert.match(d?.hint ?? '', /did you mean "dpo_proposer"/);
+  });
+});
+
+describe('the shipped ReasonFlux-V2 pipeline', () => {
+  it('plans 7 stage instances for 3 rounds: SFT in round 1 only, each DPO from its own previous output', () => {
+    const file = join(process.cwd(), 'pipelines', 'reasonflux-v2.yaml');
+    const { plan: p, diags } = plan(file, { dataProblems: 'warning' });
+    assert.ok(p, JSON.stringify(diags.filter((d) => d.severity === 'error')));
+    assert.deepEqual(
+      p.stages.map((s) => `${s.key}<-${s.model?.kind === 'stage' ? s.model.key : s.model?.kind === 'base' ? s.model.ref : ''}`),
+      [
+        'r1/proposer_sft<-Qwen/Qwen3-32B',
+        'r1/proposer_dpo<-r1/proposer_sft',
+        'r1/reasoner_dpo<-Qwen/Qwen3-32B',
+        'r2/proposer_dpo<-r1/proposer_dpo',
+        'r2/reasoner_dpo<-r1/reasoner_dpo',
+        'r3/proposer_dpo<-r2/proposer_dpo',
+        'r3/reasoner_dpo<-r2/reasoner_dpo',
+      ],
+    );
+    // round 1 keeps the seed's dataset names; later rounds have their own files
+    assert.deepEqual(p.stages.map((s) => s.args['dataset']), ['ReasonFlux-v2-sft', 'dpo_proposer', 'dpo_reasoner', 'dpo_proposer_r2', 'dpo_reasoner_r2', 'dpo_proposer_r3', 'dpo_reasoner_r3']);
+    for (const s of p.stages) {
+      assert.equal(s.env['FORCE_TORCHRUN'], '1', 'DeepSpeed needs torchrun');
+      assert.equal(s.env['MASTER_PORT'], '29500');
+    }
+    assert.equal(new Set(p.stages.map((s) => s.outputDir)).size, p.stages.length, 'every instance has its own output dir');
+  });
+});
