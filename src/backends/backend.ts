@@ -50,6 +50,8 @@ export interface FollowOptions {
  */
 export interface Backend {
   readonly name: 'docker' | 'local' | 'slurm';
+  /** can the backend be reached at all (the engine answers, the scheduler responds)? */
+  connect(): Promise<Result<void, FluxError>>;
   /** checks before any GPU is claimed; returns warnings, or the first blocking problem */
   preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>>;
   start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>>;

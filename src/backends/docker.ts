@@ -73,10 +73,10 @@ export class DockerBackend implements Backend {
     this.docker = new Docker();
   }
 
-  async preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>> {
-    const warnings: string[] = [];
+  async connect(): Promise<Result<void, FluxError>> {
     try {
       await this.docker.ping();
+      return ok(undefined);
     } catch (e) {
       return err(
         new FluxError(
@@ -90,6 +90,12 @@ export class DockerBackend implements Backend {
         ),
       );
     }
+  }
+
+  async preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>> {
+    const warnings: string[] = [];
+    const up = await this.connect();
+    if (!up.ok) return up;
     for (const image of new Set(toRun.map((s) => s.image))) {
       const present = await this.#imagePresent(image);
       if (!present) {

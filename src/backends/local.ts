@@ -73,6 +73,10 @@ export class LocalBackend implements Backend {
     return cmd;
   }
 
+  async connect(): Promise<Result<void, FluxError>> {
+    return ok(undefined);
+  }
+
   async preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>> {
     if (toRun.some((s) => s.kind === 'train')) {
       const bin = this.#binDir();

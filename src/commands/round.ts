@@ -83,13 +83,16 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     ...(o.skipDiskCheck ? { skipDiskCheck: true } : {}),
   });
 
+  const reachable = await backend.connect();
   if (o.dryRun) {
-    const live = await findLiveJobs(backend, runId, plan, true);
+    if (!reachable.ok) process.stderr.write(`note: ${reachable.error.shortMessage}; running jobs cannot be seen, so the plan assumes none\n`);
+    const live = reachable.ok ? await findLiveJobs(backend, runId, plan, true) : new Map<string, LiveJob>();
     const actions = decideActions(plan, fps, state, live, selection);
     printPlan(plan, actions, o.json ?? false, warnings.map(formatDiagnostic));
     return EXIT.ok;
   }
 
+  if (!reachable.ok) throw reachable.error;
   const lock = RunLock.acquire(plan.runDir, `flux-train ${process.argv.slice(2).join(' ')}`);
   if (!lock.ok) throw lock.error;
   const store = new RunStore(plan.runDir, state);
