@@ -49,7 +49,7 @@ const SIGNATURES: Signature[] = [
   { code: 'config-no-valid-samples', re: /Cannot find valid samples/ },
   { code: 'config-dataset-stage', re: /The dataset is not applicable in the current training stage/ },
   { code: 'config-output-dir-not-empty', re: /Output directory already exists and is not empty/ },
-  { code: 'missing-model', re: /is not a local folder and is not a valid model identifier|Repository Not Found|We couldn't connect to .* to load the files|OSError: .*does not appear to have a file named config\.json|Can't load (the )?(tokenizer|config) for|LocalEntryNotFoundError|model directory .* (does not exist|has no weights)/i },
+  { code: 'missing-model', re: /is not a local folder and is not a valid model identifier|Repository Not Found|We couldn't connect to .* to load the files|OSError: .*does not appear to have a file named config\.json|Can't load (the )?(tokenizer|config) for|LocalEntryNotFoundError|model directory .* (does not exist|has no weights)|Error no file named .* found in directory/i },
   { code: 'nccl', re: /NCCL (error|WARN|timeout)|ncclInternalError|ncclSystemError|Watchdog caught collective operation timeout|ProcessGroupNCCL.*(timeout|Timeout)|NCCL communicator was aborted|torch\.distributed\.DistBackendError/ },
   { code: 'config-error', re: /^(ValueError|TypeError|KeyError|AssertionError|ImportError|ModuleNotFoundError)\b.*|File types should be identical|Please use `FORCE_TORCHRUN=1`|Please launch distributed training/ },
 ];
