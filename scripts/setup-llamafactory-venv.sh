@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 LF_VERSION=${LF_VERSION:-0.9.5}
 VENV=${1:-${LLAMAFACTORY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/flux-train/llamafactory-${LF_VERSION}-venv}}
 # torch from PyPI (the only index reachable here); CPU execution works with the default wheel
-PINS="llamafactory==${LF_VERSION} torch==${TORCH_VERSION:-2.6.0}"
+# torchaudio and torchvision must match torch (a newer torchaudio needs libcudart of a newer CUDA)
+PINS="llamafactory==${LF_VERSION} torch==${TORCH_VERSION:-2.6.0} torchaudio==${TORCHAUDIO_VERSION:-2.6.0} torchvision==${TORCHVISION_VERSION:-0.21.0}"
 stamp="$VENV/.flux-train-pins"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PINS" ] && "$VENV/bin/llamafactory-cli" version >/dev/null 2>&1; then
   echo "llamafactory venv ready: $VENV ($PINS)"

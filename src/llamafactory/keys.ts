@@ -47,7 +47,7 @@ export function loadKeySet(path = join(projectRoot, 'configs', 'llamafactory-key
     source: {
       repo: String(meta['source_repo'] ?? 'hiyouga/LLaMA-Factory'),
       commit: String(meta['commit'] ?? 'unknown'),
-      version: String(meta['llamafactory_version'] ?? 'unknown'),
+      version: String(meta['llamafactory_version'] ?? 'unknown').split(' ')[0] as string,
     },
     keys,
   };

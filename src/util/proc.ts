@@ -26,9 +26,19 @@ export function procStartTime(pid: number): number | undefined {
   }
 }
 
-/** Alive and the same process (not a reused pid). */
+/** A zombie has exited; it only waits to be reaped (which an init that does not reap never does). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/** Alive and the same process (not a reused pid, not a zombie). */
 export function sameProcessAlive(pid: number, startTime: number | undefined): boolean {
-  if (!pidAlive(pid)) return false;
+  if (!pidAlive(pid) || isZombie(pid)) return false;
   if (startTime === undefined) return true;
   const now = procStartTime(pid);
   if (now === undefined) return true;

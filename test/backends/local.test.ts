@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { projectRoot } from '../../src/util/project-root.js';
+import { procStartTime, sameProcessAlive } from '../../src/util/proc.js';
+import { Rig, waitFor } from '../helpers/rig.js';
+
+/** The stand-in trainer as a host program in a fake "venv" (bin/llamafactory-cli), as the local backend expects. */
+async function standinEnv(rig: Rig): Promise<string> {
+  const env = rig.path('standin-env');
+  mkdirSync(join(env, 'bin'), { recursive: true });
+  symlinkSync(join(projectRoot, 'docker', 'standin', 'llamafactory-cli'), join(env, 'bin', 'llamafactory-cli'));
+  const keys = await execa(process.execPath, [join(projectRoot, 'scripts', 'keys-list.mjs')]);
+  writeFileSync(join(env, 'keys.txt'), keys.stdout);
+  return env;
+}
+
+describe('local-process backend (stand-in trainer on the host)', () => {
+  const rig = new Rig('local');
+  let env: string;
+  let run: (extra?: string[], e?: Record<string, string>) => ReturnType<Rig['cli']>;
+  before(async () => {
+    await rig.demo((y) => y.replace('backoff_seconds: 1', 'backoff_seconds: 0'));
+    env = await standinEnv(rig);
+    run = (extra = [], e = {}) => rig.cli(['round', '--n', '2', '--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run', '--backend', 'local', '--local-env', env, ...extra], { STANDIN_KEYS: join(env, 'keys.txt'), ...e });
+  });
+  after(() => rig.cleanup());
+
+  it('runs the same pipeline as host processes, with handoffs and host paths', async () => {
+    const r = await run();
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(readFileSync(join(rig.runDir, 'outputs/r2/proposer_dpo/model.safetensors'), 'utf8'), new RegExp(`from ${rig.runDir}/outputs/r1/proposer_dpo`));
+    assert.match(readFileSync(join(rig.runDir, 'outputs/r1/sample_pairs/dpo_reasoner.jsonl'), 'utf8'), new RegExp(`sampled from ${rig.runDir}/outputs/r1/reasoner_dpo`));
+    const s = rig.state();
+    assert.ok(Object.values(s.stages).every((x) => x.status === 'done'));
+    const h = s.stages['r1/proposer_sft']?.attempts[0]?.handle;
+    assert.equal(h?.backend, 'local');
+    assert.ok((h?.pid ?? 0) > 0 && (h?.startTime ?? 0) > 0, 'pid and process start time are recorded');
+    assert.ok(existsSync(join(rig.runDir, 'logs/r1-proposer_sft.attempt1.exit')), 'the wrapper wrote the exit status');
+    const again = await run();
+    assert.match(again.stdout, /done: 7 skipped/);
+  });
+
+  it('classifies failures from the process exit and log, and retries transient ones', async () => {
+    rig.control('r1/proposer_sft', 'fail_at=2 mode=nccl once=1');
+    const r = await run(['--restart-stage', 'proposer_sft', '--only', 'proposer_sft']);
+    assert.equal(r.exitCode, 0, r.all);
+    const f = rig.events().filter((e) => e.type === 'stage-failed');
+    assert.equal(f.at(-1)?.type === 'stage-failed' && f.at(-1)?.cause, 'nccl');
+  });
+
+  it('the training outlives a SIGKILLed CLI and is re-attached, never started twice', async () => {
+    rig.control('r1/proposer_sft', 'step_ms=400');
+    const starts = () => rig.events().filter((e) => e.type === 'stage-started' && e.key === 'r1/proposer_sft').length;
+    const before = starts();
+    const child = run(['--restart-stage', 'proposer_sft', '--only', 'proposer_sft']);
+    await waitFor(() => starts() > before && existsSync(join(rig.runDir, 'outputs/r1/proposer_sft/checkpoint-4')), 30_000, 'a checkpoint of the new attempt');
+    child.kill('SIGKILL');
+    await child.catch(() => undefined);
+    const s = rig.state();
+    const last = s.stages['r1/proposer_sft']?.attempts.at(-1);
+    assert.ok(last?.handle?.pid && sameProcessAlive(last.handle.pid, last.handle.startTime), 'the trainer survived the CLI');
+    const n = s.stages['r1/proposer_sft']?.attempts.length;
+    const r = await run(['--only', 'proposer_sft']);
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.stdout, /re-attached to attempt \d+ \(pid \d+, still running\)/);
+    assert.equal(rig.state().stages['r1/proposer_sft']?.attempts.length, n, 'no new attempt');
+  });
+
+  it('never mistakes a reused pid for the training', async () => {
+    const p = execa('sleep', ['5']);
+    const pid = p.pid as number;
+    const st = procStartTime(pid);
+    assert.ok(st !== undefined);
+    assert.equal(sameProcessAlive(pid, st), true);
+    assert.equal(sameProcessAlive(pid, st + 1), false, 'same pid, other start time: another process');
+    p.kill();
+    await p.catch(() => undefined);
+  });
+
+  it('says how to get llamafactory-cli when the environment has none', async () => {
+    const empty = rig.path('empty-env');
+    mkdirSync(join(empty, 'bin'), { recursive: true });
+    chmodSync(join(empty, 'bin'), 0o755);
+    const r = await rig.cli(['round', '--n', '1', '--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run2', '--backend', 'local', '--local-env', empty]);
+    assert.equal(r.exitCode, 4);
+    assert.match(r.stderr, /no llamafactory-cli in .*empty-env\/bin/);
+    assert.match(r.stderr, /setup-llamafactory-venv\.sh/);
+  });
+});
