@@ -19,6 +19,8 @@ export interface JobExit {
   oomKilled: boolean;
   /** set when the job never ran (the engine refused to start it) */
   startError?: string;
+  /** the scheduler's final state (Slurm: COMPLETED, FAILED, TIMEOUT, NODE_FAIL, ...) */
+  schedulerState?: string;
 }
 
 export interface StartFailure {

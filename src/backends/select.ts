@@ -1,7 +1,6 @@
 import type { Plan } from '../pipeline/plan-types.js';
 import type { Pipeline } from '../pipeline/load.js';
 import type { Backend } from './backend.js';
-import { FluxError } from '../util/errors.js';
 
 export interface BackendChoice {
   user?: string;
@@ -26,7 +25,18 @@ export async function createBackend(p: Pipeline, plan: Plan, c: BackendChoice): 
       const { LocalBackend } = await import('./local.js');
       return new LocalBackend(plan, { env: c.localEnv ?? p.spec.local.env, warn: c.warn, ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}) });
     }
-    case 'slurm':
-      throw new FluxError('backend-unavailable', 'the Slurm backend is not available in this version of flux-train', 'use --backend docker or --backend local; `flux-train config` writes configs for a manual sbatch run', 2);
+    case 'slurm': {
+      const { SlurmBackend } = await import('./slurm.js');
+      const byId = new Map(p.spec.stages.map((s) => [s.id, s]));
+      return new SlurmBackend(plan, {
+        settings: p.spec.slurm,
+        perStage: (s) => byId.get(s.id)?.slurm,
+        env: c.localEnv ?? p.spec.local.env,
+        passEnv: p.spec.docker.pass_env,
+        warn: c.warn,
+        pollMs: p.spec.slurm.poll_seconds * 1000,
+        ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}),
+      });
+    }
   }
 }

@@ -33,6 +33,16 @@ export async function configCommand(o: ConfigOptions): Promise<number> {
     writeStageConfig(plan, s, p.keySet);
     process.stdout.write(`wrote ${s.configPath}${s.deepspeed ? ` (+ ${s.deepspeed.hostPath})` : ''}\n`);
   }
+  // sbatch scripts for the same stages, for a manual run on a Slurm cluster (pipeline `slurm:` settings)
+  const { renderJobScript } = await import('../backends/slurm.js');
+  const byId = new Map(p.spec.stages.map((x) => [x.id, x]));
+  mkdirSync(join(out, 'logs'), { recursive: true });
+  for (const s of stages) {
+    const st = { ...p.spec.slurm, ...(byId.get(s.id)?.slurm ?? {}) };
+    const file = join(out, 'slurm', `${s.key.replace('/', '-')}.sbatch`);
+    writeFileAtomic(file, renderJobScript(plan, s, st, { jobName: `flux-${plan.pipelineName}-${s.key.replace('/', '-')}`, comment: `flux-train-manual:${s.key}`, logPath: join(out, 'logs', `${s.key.replace('/', '-')}.%j.log`), env: p.spec.local.env, passEnv: p.spec.docker.pass_env }), 0o755);
+  }
+  process.stdout.write(`wrote ${join(out, 'slurm')}/*.sbatch (submit in order with sbatch, each after the previous finished)\n`);
   const script = join(out, 'run.sh');
   writeFileAtomic(script, renderRunScript({ ...plan, stages }));
   chmodSync(script, 0o755);

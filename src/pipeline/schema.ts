@@ -145,6 +145,10 @@ export const SlurmSettings = z
     qos: z.string().optional(),
     extra: z.array(z.string()).default([]),
     runtime: z.enum(['none', 'pyxis', 'apptainer', 'docker']).default('none'),
+    /** tasks (one per node); more tasks than nodes only to rehearse multi-node wiring on one node */
+    tasks: z.number().int().min(1).optional(),
+    /** first interval between job-state probes; it backs off to 30 s */
+    poll_seconds: z.number().positive().default(2),
   })
   .strict();
 

@@ -152,6 +152,8 @@ export interface ExitFacts {
   logTail: string[];
   /** an error from the engine when starting (no exit code) */
   startError?: string;
+  /** the batch scheduler's final job state */
+  schedulerState?: string;
 }
 
 export function classify(f: ExitFacts): Cause {
@@ -160,6 +162,22 @@ export function classify(f: ExitFacts): Cause {
     if (/could not select device driver .* with capabilities: \[\[gpu\]\]/.test(f.startError)) return mk('no-gpu-runtime', [f.startError]);
     if (/No such image|pull access denied|manifest unknown/.test(f.startError)) return mk('image-missing', [f.startError]);
     return mk('unknown', [f.startError]);
+  }
+  switch (f.schedulerState) {
+    case 'TIMEOUT':
+    case 'DEADLINE':
+      return mk('timeout', [`Slurm job state ${f.schedulerState}`, ...f.logTail.slice(-3)]);
+    case 'NODE_FAIL':
+    case 'BOOT_FAIL':
+      return mk('node-failure', [`Slurm job state ${f.schedulerState}`, ...f.logTail.slice(-3)]);
+    case 'PREEMPTED':
+      return mk('preempted', [`Slurm job state ${f.schedulerState}`]);
+    case 'OUT_OF_MEMORY':
+      return mk('host-oom', [`Slurm job state OUT_OF_MEMORY`, ...f.logTail.slice(-3)]);
+    case 'CANCELLED':
+      return mk('interrupted', [`Slurm job state CANCELLED (scancel from outside flux-train)`, ...f.logTail.slice(-2)]);
+    default:
+      break;
   }
   // scan from the end so the error nearest to the exit wins over earlier warnings
   for (let i = f.logTail.length - 1; i >= 0; i--) {

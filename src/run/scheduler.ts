@@ -134,6 +134,12 @@ export class Scheduler {
       reattach = undefined;
       if (result.kind !== 'failed') return result.kind;
       const { cause, step, exitCode, oomKilled } = result;
+      if (cause.class === 'interrupted') {
+        // stopped from outside (scancel, docker stop): an interruption to resume, not a failure
+        emit({ type: 'warning', ts: now(), key: s.key, message: `${cause.title}: ${cause.evidence[0] ?? ''}` });
+        emit({ type: 'stage-interrupted', ts: now(), key: s.key, attempt, detached: false });
+        return 'interrupted';
+      }
       let transient = cause.class === 'transient';
       // GPU OOM: once may be a fragmentation fluke; at the same step twice it is the config
       if (cause.code === 'gpu-oom') transient = !(previousCause?.cause.code === 'gpu-oom' && previousCause.step === step);
@@ -271,8 +277,9 @@ export class Scheduler {
       await backend.release(handle);
       return { kind: 'interrupted' };
     }
-    const missing = exit.exitCode === 0 && !exit.oomKilled ? this.#missingOutputs(s) : [];
-    if (exit.exitCode === 0 && !exit.oomKilled && missing.length === 0) {
+    const cleanExit = exit.exitCode === 0 && !exit.oomKilled && (exit.schedulerState === undefined || exit.schedulerState === 'COMPLETED');
+    const missing = cleanExit ? this.#missingOutputs(s) : [];
+    if (cleanExit && missing.length === 0) {
       crashPoint('before-finished');
       emit({
         type: 'stage-finished',
@@ -291,9 +298,9 @@ export class Scheduler {
       return { kind: 'done' };
     }
     const cause =
-      exit.exitCode === 0 && !exit.oomKilled
+      cleanExit
         ? { code: 'missing-outputs' as const, ...causeInfo('missing-outputs'), evidence: [`exit code 0, but missing: ${missing.join(', ')}`, ...logTail.slice(-3)] }
-        : classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.startError ? { startError: exit.startError } : {}) });
+        : classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.startError ? { startError: exit.startError } : {}), ...(exit.schedulerState ? { schedulerState: exit.schedulerState } : {}) });
     await backend.release(handle);
     return { kind: 'failed', cause, step: lastStep, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
   }

@@ -56,44 +56,44 @@ describe('real LLaMA-Factory on CPU through flux-train', { skip }, () => {
   });
 
   it('a training process killed after its first checkpoint resumes from it (LLaMA-Factory logs the resume); finished stages are skipped', async () => {
-    // a longer reasoner stage in round 2, so there is time to kill it
-    writeFileSync(rig.path('pipelines/tiny.yaml'), rig.read('pipelines/tiny.yaml').replace(/(id: reasoner_dpo[\s\S]*?max_steps: )6/, '$1400'));
-    const n0 = starts(rig, 'r2/reasoner_dpo');
+    // a longer reasoner stage (so there is time to kill it): it reruns, and so does round 2's, which builds on it
+    writeFileSync(rig.path('pipelines/tiny.yaml'), rig.read('pipelines/tiny.yaml').replace(/(id: reasoner_dpo[\s\S]*?max_steps: )6/, '$1200'));
+    const n0 = starts(rig, 'r1/reasoner_dpo');
     const child = rig.cli(['round', '--n', '2', ...ARGS, '--max-attempts', '1'], {}, 600_000);
-    const ckpt = join(rig.runDir, 'outputs/r2/reasoner_dpo/checkpoint-3');
-    await waitFor(() => starts(rig, 'r2/reasoner_dpo') > n0 && existsSync(join(ckpt, 'trainer_state.json')), 300_000, 'the first checkpoint of the new r2/reasoner_dpo');
+    const ckpt = join(rig.runDir, 'outputs/r1/reasoner_dpo/checkpoint-3');
+    await waitFor(() => starts(rig, 'r1/reasoner_dpo') > n0 && existsSync(join(ckpt, 'trainer_state.json')), 300_000, 'the first checkpoint of the rerun r1/reasoner_dpo');
     const st = JSON.parse(readFileSync(join(rig.runDir, 'state.json'), 'utf8')) as RunState;
-    const h = st.stages['r2/reasoner_dpo']?.attempts.at(-1)?.handle;
+    const h = st.stages['r1/reasoner_dpo']?.attempts.at(-1)?.handle;
     assert.ok(h?.pid);
     process.kill(-h.pid, 'SIGKILL');
     const r = await child;
     assert.equal(r.exitCode, 1, r.all);
-    assert.match(r.stdout, /r2\/reasoner_dpo: FAILED: .*killed from outside/);
+    assert.match(r.stdout, /r1\/reasoner_dpo: FAILED: .*killed from outside/);
     const again = await rig.cli(['round', '--n', '2', ...ARGS], {}, 600_000);
     assert.equal(again.exitCode, 0, again.all);
     assert.match(again.stdout, /r1\/proposer_sft: skip/);
     assert.match(again.stdout, /r2\/proposer_dpo: skip/);
-    const n = rig.state().stages['r2/reasoner_dpo']?.attempts.length ?? 0;
-    const log = readFileSync(join(rig.runDir, 'logs', `r2-reasoner_dpo.attempt${n}.log`), 'utf8');
-    assert.match(log, /Resuming training from .*outputs\/r2\/reasoner_dpo\/checkpoint-\d+/);
+    const n = rig.state().stages['r1/reasoner_dpo']?.attempts.length ?? 0;
+    const log = readFileSync(join(rig.runDir, 'logs', `r1-reasoner_dpo.attempt${n}.log`), 'utf8');
+    assert.match(log, /Resuming training from .*outputs\/r1\/reasoner_dpo\/checkpoint-\d+/);
   });
 
   it('a SIGKILLed CLI is re-attached to the training it left running', async () => {
-    writeFileSync(rig.path('pipelines/tiny.yaml'), rig.read('pipelines/tiny.yaml').replace(/(id: proposer_dpo[\s\S]*?max_steps: )6/, '$1300'));
-    const n0 = starts(rig, 'r2/proposer_dpo');
-    const child = rig.cli(['round', '--n', '2', ...ARGS, '--restart-stage', 'r2/proposer_dpo'], {}, 600_000);
-    await waitFor(() => starts(rig, 'r2/proposer_dpo') > n0 && existsSync(join(rig.runDir, 'outputs/r2/proposer_dpo/checkpoint-3/trainer_state.json')), 300_000, 'a checkpoint');
+    const n0 = starts(rig, 'r1/proposer_sft');
+    writeFileSync(rig.path('pipelines/tiny.yaml'), rig.read('pipelines/tiny.yaml').replace('args: {learning_rate: 1.0e-4, max_steps: 6}', 'args: {learning_rate: 1.0e-4, max_steps: 200}'));
+    const child = rig.cli(['round', '--n', '1', ...ARGS, '--only', 'proposer_sft'], {}, 600_000);
+    await waitFor(() => starts(rig, 'r1/proposer_sft') > n0 && existsSync(join(rig.runDir, 'outputs/r1/proposer_sft/checkpoint-3/trainer_state.json')), 300_000, 'a checkpoint');
     child.kill('SIGKILL');
     await child.catch(() => undefined);
     const st = rig.state();
-    const h = st.stages['r2/proposer_dpo']?.attempts.at(-1)?.handle;
+    const h = st.stages['r1/proposer_sft']?.attempts.at(-1)?.handle;
     assert.ok(h?.pid && sameProcessAlive(h.pid, h.startTime), 'the training outlived the CLI');
-    const before = st.stages['r2/proposer_dpo']?.attempts.length;
-    const r = await rig.cli(['resume', '--run-dir', 'run', '--local-env', VENV], {}, 600_000);
+    const before = st.stages['r1/proposer_sft']?.attempts.length;
+    const r = await rig.cli(['round', '--n', '1', ...ARGS, '--only', 'proposer_sft'], {}, 600_000);
     assert.equal(r.exitCode, 0, r.all);
-    assert.match(r.stdout, /r2\/proposer_dpo: re-attached to attempt \d+ \(pid \d+, still running\)/);
-    assert.equal(rig.state().stages['r2/proposer_dpo']?.attempts.length, before, 'never started twice');
-    assert.equal(rig.state().stages['r2/proposer_dpo']?.status, 'done');
+    assert.match(r.stdout, /r1\/proposer_sft: re-attached to attempt \d+ \(pid \d+, still running\)/);
+    assert.equal(rig.state().stages['r1/proposer_sft']?.attempts.length, before, 'never started twice');
+    assert.equal(rig.state().stages['r1/proposer_sft']?.status, 'done');
   });
 
   it('LLaMA-Factory’s own parser accepts every generated config of pipelines/reasonflux-v2.yaml and rejects a bad one', async () => {
