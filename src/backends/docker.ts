@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, statSync, statfsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, statSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -7,7 +7,7 @@ import { LineSplitter } from './backend.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { DockerSettings, GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
-import { estimateDiskNeed, formatBytes } from '../run/disk.js';
+import { checkInputsAndDisk } from './common.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -108,27 +108,8 @@ export class DockerBackend implements Backend {
       const probe = await this.#probeGpu(gpuStage);
       if (!probe.ok) return probe;
     }
-    for (const s of toRun) {
-      for (const d of s.datasets) {
-        if (!d.producedBy && !existsSync(d.hostPath)) {
-          return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 2));
-        }
-      }
-    }
-    const need = estimateDiskNeed(plan, toRun);
-    mkdirSync(plan.runDir, { recursive: true });
-    const fs = statfsSync(plan.runDir);
-    const free = fs.bavail * fs.bsize;
-    if (!this.opts.skipDiskCheck && need.bytes > free) {
-      return err(
-        new FluxError(
-          'disk-space',
-          `not enough free disk at ${plan.runDir}: ${formatBytes(free)} free, the stages to run need about ${formatBytes(need.bytes)} (${need.explain})`,
-          'free space, lower save_total_limit, move --run-dir to a larger disk, or pass --skip-disk-check if the estimate is wrong',
-          2,
-        ),
-      );
-    }
+    const inputs = checkInputsAndDisk(plan, toRun, this.opts.skipDiskCheck ?? false);
+    if (!inputs.ok) return inputs;
     return ok(warnings);
   }
 

@@ -1,12 +1,12 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statfsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { LineSplitter } from './backend.js';
+import { checkInputsAndDisk, FileTail } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
-import { estimateDiskNeed, formatBytes } from '../run/disk.js';
 import { stageFileName } from '../pipeline/plan.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
@@ -92,20 +92,8 @@ export class LocalBackend implements Backend {
         );
       }
     }
-    for (const s of toRun) {
-      for (const d of s.datasets) {
-        if (!d.producedBy && !existsSync(d.hostPath)) {
-          return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 2));
-        }
-      }
-    }
-    const need = estimateDiskNeed(plan, toRun);
-    mkdirSync(plan.runDir, { recursive: true });
-    const fs = statfsSync(plan.runDir);
-    const free = fs.bavail * fs.bsize;
-    if (!this.opts.skipDiskCheck && need.bytes > free) {
-      return err(new FluxError('disk-space', `not enough free disk at ${plan.runDir}: ${formatBytes(free)} free, about ${formatBytes(need.bytes)} needed (${need.explain})`, 'free space, lower save_total_limit, or pass --skip-disk-check if the estimate is wrong', 2));
-    }
+    const inputs = checkInputsAndDisk(plan, toRun, this.opts.skipDiskCheck ?? false);
+    if (!inputs.ok) return inputs;
     return ok([]);
   }
 
@@ -182,25 +170,9 @@ export class LocalBackend implements Backend {
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
     const pid = handle.pid ?? Number(handle.id);
     const exitFile = job.logPath.replace(/\.log$/, '.exit');
-    let offset = 0;
-    if (opts.resume && existsSync(job.logPath)) offset = Math.max(0, fstatSizeOf(job.logPath) - 64 * 1024);
+    const tail = opts.resume ? FileTail.fromEnd(job.logPath, 64 * 1024) : new FileTail(job.logPath);
     const lines = new LineSplitter((l) => opts.onLine?.('stdout', l));
-    const drain = () => {
-      if (!existsSync(job.logPath)) return;
-      const fd = openSync(job.logPath, 'r');
-      try {
-        const size = fstatSync(fd).size;
-        const buf = Buffer.alloc(256 * 1024);
-        while (offset < size) {
-          const n = readSync(fd, buf, 0, buf.length, offset);
-          if (n <= 0) break;
-          offset += n;
-          lines.push(buf.subarray(0, n));
-        }
-      } finally {
-        closeSync(fd);
-      }
-    };
+    const drain = () => tail.drain((c) => lines.push(c));
     const poll = this.opts.pollMs ?? 300;
     while (sameProcessAlive(pid, handle.startTime) && !existsSync(exitFile)) {
       if (opts.signal?.aborted) {
@@ -243,13 +215,4 @@ export class LocalBackend implements Backend {
   }
 
   async release(): Promise<void> {}
-}
-
-function fstatSizeOf(path: string): number {
-  const fd = openSync(path, 'r');
-  try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
-  }
 }

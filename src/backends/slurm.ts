@@ -1,13 +1,13 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { LineSplitter } from './backend.js';
+import { checkInputsAndDisk, FileTail } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { MASTER_PORT, stageFileName } from '../pipeline/plan.js';
 import type { SlurmSettings as SlurmSettingsSchema } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
-import { estimateDiskNeed, formatBytes } from '../run/disk.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
@@ -122,16 +122,9 @@ export class SlurmBackend implements Backend {
       if (st.runtime === 'none' && s.kind === 'train' && this.opts.env && !existsSync(join(this.opts.env, 'bin', 'llamafactory-cli'))) {
         return err(new FluxError('no-llamafactory', `no llamafactory-cli in ${this.opts.env}/bin (slurm runtime none)`, 'point local.env / --local-env at a LLaMA-Factory venv on storage the compute nodes share', 4));
       }
-      for (const d of s.datasets) {
-        if (!d.producedBy && !existsSync(d.hostPath)) return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it or fix its path; it must be on storage the compute nodes share', 2));
-      }
     }
-    const need = estimateDiskNeed(plan, toRun);
-    mkdirSync(plan.runDir, { recursive: true });
-    const fs = statfsSync(plan.runDir);
-    if (!this.opts.skipDiskCheck && need.bytes > fs.bavail * fs.bsize) {
-      return err(new FluxError('disk-space', `not enough free disk at ${plan.runDir}: ${formatBytes(fs.bavail * fs.bsize)} free, about ${formatBytes(need.bytes)} needed`, 'free space or pass --skip-disk-check', 2));
-    }
+    const inputs = checkInputsAndDisk(plan, toRun, this.opts.skipDiskCheck ?? false);
+    if (!inputs.ok) return inputs;
     return ok([]);
   }
 
@@ -199,24 +192,9 @@ export class SlurmBackend implements Backend {
   }
 
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
-    let offset = opts.resume && existsSync(job.logPath) ? Math.max(0, sizeOf(job.logPath) - 64 * 1024) : 0;
+    const tail = opts.resume ? FileTail.fromEnd(job.logPath, 64 * 1024) : new FileTail(job.logPath);
     const lines = new LineSplitter((l) => opts.onLine?.('stdout', l));
-    const drain = () => {
-      if (!existsSync(job.logPath)) return;
-      const fd = openSync(job.logPath, 'r');
-      try {
-        const size = fstatSync(fd).size;
-        const buf = Buffer.alloc(256 * 1024);
-        while (offset < size) {
-          const n = readSync(fd, buf, 0, buf.length, offset);
-          if (n <= 0) break;
-          offset += n;
-          lines.push(buf.subarray(0, n));
-        }
-      } finally {
-        closeSync(fd);
-      }
-    };
+    const drain = () => tail.drain((c) => lines.push(c));
     let wait = this.opts.pollMs ?? 2000;
     const maxWait = this.opts.maxPollMs ?? 30_000;
     for (;;) {
@@ -249,13 +227,4 @@ export class SlurmBackend implements Backend {
   }
 
   async release(): Promise<void> {}
-}
-
-function sizeOf(path: string): number {
-  const fd = openSync(path, 'r');
-  try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { FileTail } from '../backends/common.js';
 import { join, resolve } from 'node:path';
 import { stageFileName } from '../pipeline/plan.js';
 import { readState } from '../state/store.js';
@@ -35,22 +36,8 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   const n = o.attempt !== undefined ? Number(o.attempt) : attempts[attempts.length - 1];
   if (n === undefined || !attempts.includes(n)) throw new FluxError('usage', `no log for ${key}${o.attempt ? ` attempt ${o.attempt}` : ''}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 2);
   const path = join(logDir, `${prefix}${n}.log`);
-  let offset = 0;
-  const drain = () => {
-    const fd = openSync(path, 'r');
-    try {
-      const size = fstatSync(fd).size;
-      const buf = Buffer.alloc(1024 * 1024);
-      while (offset < size) {
-        const r = readSync(fd, buf, 0, buf.length, offset);
-        if (r <= 0) break;
-        offset += r;
-        process.stdout.write(buf.subarray(0, r));
-      }
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const tail = new FileTail(path);
+  const drain = () => tail.drain((c) => process.stdout.write(c));
   drain();
   if (!o.follow) return EXIT.ok;
   let stop = false;
