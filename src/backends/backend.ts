@@ -37,8 +37,6 @@ export interface LiveJob {
 }
 
 export interface FollowOptions {
-  /** called for every complete output line (for the UI and failure signatures) */
-  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** stops following (not the job) when aborted */
   signal?: AbortSignal;
   /** re-attaching: append only output newer than what the log file already has */
@@ -59,26 +57,10 @@ export interface Backend {
   start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>>;
   /** the newest job of this run and stage instance, running or exited, if the backend still knows it */
   findJob(runId: string, stage: PlanStage, recorded?: JobHandleRecord): Promise<LiveJob | undefined>;
-  /** follows the job's output into the log file until it exits; resolves with how it ended */
+  /** waits for the job to exit, making sure its output ends up in the attempt's log file; resolves with how it ended */
   follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit>;
   /** graceful stop: SIGTERM, then SIGKILL after graceSeconds */
   stop(handle: JobHandleRecord, graceSeconds: number): Promise<void>;
   /** forget a finished job (remove its container); its outcome is already recorded */
   release(handle: JobHandleRecord): Promise<void>;
-}
-
-/** Splits a byte stream into lines, keeping an unfinished last line for the next chunk. */
-export class LineSplitter {
-  #rest = '';
-  constructor(private readonly onLine: (line: string) => void) {}
-  push(chunk: Buffer | string): void {
-    const text = this.#rest + chunk.toString();
-    const lines = text.split('\n');
-    this.#rest = lines.pop() ?? '';
-    for (const l of lines) this.onLine(l.replace(/\r$/, ''));
-  }
-  end(): void {
-    if (this.#rest !== '') this.onLine(this.#rest);
-    this.#rest = '';
-  }
 }

@@ -68,3 +68,14 @@ export class FileTail {
     }
   }
 }
+
+/** The last lines of a log file (at most maxBytes read), oldest first, for failure signatures. */
+export function readTailLines(path: string, maxLines = 200, maxBytes = 64 * 1024): string[] {
+  if (!existsSync(path)) return [];
+  const tail = FileTail.fromEnd(path, maxBytes);
+  const chunks: Buffer[] = [];
+  tail.drain((c) => chunks.push(Buffer.from(c)));
+  const lines = Buffer.concat(chunks).toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.at(-1) === '') lines.pop();
+  return lines.slice(-maxLines);
+}

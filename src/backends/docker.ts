@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
-import { LineSplitter } from './backend.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { DockerSettings, GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
@@ -65,6 +64,7 @@ export class DockerBackend implements Backend {
   readonly name = 'docker' as const;
   readonly docker: Docker;
   #memlockRefused = false;
+  #listing: { runId: string; at: number; list: Promise<Docker.ContainerInfo[]> } | undefined;
 
   constructor(
     readonly plan: Plan,
@@ -255,12 +255,13 @@ export class DockerBackend implements Backend {
   }
 
   async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
-    let list = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL.run}=${runId}`, `${LABEL.stage}=${stage.key}`] },
-    });
+    // one engine call per run, not per stage instance (a plan of 100 rounds has hundreds)
+    this.#listing ??= { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };
+    if (this.#listing.runId !== runId || Date.now() - this.#listing.at > 2_000) this.#listing = { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };
+    let list = (await this.#listing.list).filter((c) => c.Labels[LABEL.stage] === stage.key);
     // a container that was created but never started (the CLI died in between) never ran: drop it
     for (const c of list.filter((x) => x.State === 'created')) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (list.some((x) => x.State === 'created')) this.#listing = undefined;
     list = list.filter((x) => x.State !== 'created');
     if (list.length === 0) return undefined;
     const newest = list.sort((a, b) => Number(b.Labels[LABEL.attempt] ?? 0) - Number(a.Labels[LABEL.attempt] ?? 0))[0] as Docker.ContainerInfo;
@@ -281,17 +282,17 @@ export class DockerBackend implements Backend {
     const file = createWriteStream(job.logPath, { flags: 'a' });
     const out = new PassThrough();
     const errS = new PassThrough();
-    const outLines = new LineSplitter((l) => opts.onLine?.('stdout', l));
-    const errLines = new LineSplitter((l) => opts.onLine?.('stderr', l));
-    out.on('data', (d: Buffer) => {
-      file.write(d);
-      outLines.push(d);
-    });
-    errS.on('data', (d: Buffer) => {
-      file.write(d);
-      errLines.push(d);
-    });
     const stream = (await c.logs({ follow: true, stdout: true, stderr: true, ...(since ? { since: since as unknown as number } : {}) })) as unknown as NodeJS.ReadableStream & { destroy?: () => void };
+    // a trainer can print hundreds of MB: when the file falls behind, stop reading from the engine
+    // instead of buffering in memory (the engine keeps the log; nothing is lost)
+    const write = (d: Buffer) => {
+      if (!file.write(d)) {
+        stream.pause();
+        file.once('drain', () => stream.resume());
+      }
+    };
+    out.on('data', write);
+    errS.on('data', write);
     this.docker.modem.demuxStream(stream, out, errS);
     const ended = new Promise<void>((resolve) => {
       stream.on('end', resolve);
@@ -308,8 +309,6 @@ export class DockerBackend implements Backend {
       return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
-      outLines.end();
-      errLines.end();
       await new Promise<void>((r) => file.end(r));
     }
   }

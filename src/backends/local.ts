@@ -2,8 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync }
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
-import { LineSplitter } from './backend.js';
-import { checkInputsAndDisk, FileTail } from './common.js';
+import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
@@ -170,23 +169,13 @@ export class LocalBackend implements Backend {
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
     const pid = handle.pid ?? Number(handle.id);
     const exitFile = job.logPath.replace(/\.log$/, '.exit');
-    const tail = opts.resume ? FileTail.fromEnd(job.logPath, 64 * 1024) : new FileTail(job.logPath);
-    const lines = new LineSplitter((l) => opts.onLine?.('stdout', l));
-    const drain = () => tail.drain((c) => lines.push(c));
     const poll = this.opts.pollMs ?? 300;
     while (sameProcessAlive(pid, handle.startTime) && !existsSync(exitFile)) {
-      if (opts.signal?.aborted) {
-        drain();
-        lines.end();
-        return { exitCode: null, oomKilled: false, startError: 'detached' };
-      }
-      drain();
+      if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };
       await new Promise((r) => setTimeout(r, poll));
     }
     // the wrapper writes the exit file just before it exits
     for (let i = 0; i < 20 && !existsSync(exitFile) && sameProcessAlive(pid, handle.startTime); i++) await new Promise((r) => setTimeout(r, 100));
-    drain();
-    lines.end();
     if (existsSync(exitFile)) {
       const code = Number(readFileSync(exitFile, 'utf8').trim());
       return { exitCode: Number.isFinite(code) ? code : null, oomKilled: false };

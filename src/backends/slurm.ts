@@ -2,8 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
-import { LineSplitter } from './backend.js';
-import { checkInputsAndDisk, FileTail } from './common.js';
+import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { MASTER_PORT, stageFileName } from '../pipeline/plan.js';
 import type { SlurmSettings as SlurmSettingsSchema } from '../pipeline/schema.js';
@@ -192,18 +191,10 @@ export class SlurmBackend implements Backend {
   }
 
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
-    const tail = opts.resume ? FileTail.fromEnd(job.logPath, 64 * 1024) : new FileTail(job.logPath);
-    const lines = new LineSplitter((l) => opts.onLine?.('stdout', l));
-    const drain = () => tail.drain((c) => lines.push(c));
     let wait = this.opts.pollMs ?? 2000;
     const maxWait = this.opts.maxPollMs ?? 30_000;
     for (;;) {
-      if (opts.signal?.aborted) {
-        drain();
-        lines.end();
-        return { exitCode: null, oomKilled: false, startError: 'detached' };
-      }
-      drain();
+      if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };
       const s = await this.#state(handle.id);
       if (s === undefined) {
         // a failed probe is not a failed job: back off and ask again
@@ -211,8 +202,6 @@ export class SlurmBackend implements Backend {
         if (this.#probeFailures % 5 === 0) this.opts.warn(`the Slurm controller did not answer ${this.#probeFailures} times while watching job ${handle.id}; still waiting`);
         wait = Math.min(maxWait, wait * 2);
       } else if (!ACTIVE.has(s.state)) {
-        drain();
-        lines.end();
         return { exitCode: s.exitCode, oomKilled: s.state === 'OUT_OF_MEMORY', schedulerState: s.state };
       } else {
         wait = Math.min(maxWait, Math.max(this.opts.pollMs ?? 2000, wait * 1.5));

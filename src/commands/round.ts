@@ -108,7 +108,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   }
   const emit = (e: RunEvent) => {
     store.record(e);
-    if (e.type !== 'stage-log' && e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
+    if (e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
     renderer.handle(e);
   };
   const interrupt = new AbortController();

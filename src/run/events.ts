@@ -25,7 +25,6 @@ export type RunEvent = Base &
     | { type: 'stage-reattached'; key: string; attempt: number; handle: JobHandleRecord; running: boolean }
     | { type: 'stage-progress'; key: string; step: number; total: number; loss?: number; lr?: number; epoch?: number; percentage?: number; elapsed?: string; remaining?: string }
     | { type: 'stage-checkpoint'; key: string; step: number }
-    | { type: 'stage-log'; key: string; stream: 'stdout' | 'stderr'; line: string }
     | { type: 'stage-finished'; key: string; attempt: number; durationMs: number; finalLoss?: number; steps?: number; fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[] }
     | { type: 'stage-failed'; key: string; attempt: number; cause: CauseCode; transient: boolean; exitCode: number | null; oomKilled: boolean; shortMessage: string; message: string; evidence: string[]; step?: number; willRetry: boolean }
     | { type: 'stage-interrupted'; key: string; attempt: number; detached: boolean }
@@ -49,9 +48,9 @@ export interface JobHandleRecord {
 
 export type EventOf<T extends RunEvent['type']> = Extract<RunEvent, { type: T }>;
 
-/** Progress and log lines are frequent; only transitions (and throttled progress) are persisted. */
+/** Progress is frequent; only transitions (and throttled progress) are persisted. */
 export function isTransition(e: RunEvent): boolean {
-  return e.type !== 'stage-progress' && e.type !== 'stage-log';
+  return e.type !== 'stage-progress';
 }
 
 export const now = (): string => new Date().toISOString();

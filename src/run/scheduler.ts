@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend, JobSpec } from '../backends/backend.js';
+import { readTailLines } from '../backends/common.js';
 import { listCheckpoints, missingFinishedFiles, outputManifest } from '../llamafactory/outputs.js';
 import { TrainerLogTail } from '../llamafactory/trainer-log.js';
 import type { KeySet } from '../llamafactory/keys.js';
@@ -242,7 +243,6 @@ export class Scheduler {
       }
     };
     const timer = setInterval(pollProgress, this.#o.pollMs ?? 1000);
-    const logTail: string[] = [];
     const follow = new AbortController();
     let interrupted = false;
     const onInterrupt = () => {
@@ -257,17 +257,14 @@ export class Scheduler {
       exit = await backend.follow(handle, job, {
         resume: existing !== undefined,
         signal: follow.signal,
-        onLine: (stream, line) => {
-          logTail.push(line);
-          if (logTail.length > LOG_TAIL_LINES) logTail.shift();
-          emit({ type: 'stage-log', ts: now(), key: s.key, stream, line });
-        },
       });
     } finally {
       clearInterval(timer);
       this.#o.interrupt.removeEventListener('abort', onInterrupt);
     }
     pollProgress();
+    // the failure signatures are in the last lines of the attempt's log, whoever wrote it
+    const logTail = readTailLines(job.logPath, LOG_TAIL_LINES);
     if (follow.signal.aborted) {
       emit({ type: 'stage-interrupted', ts: now(), key: s.key, attempt, detached: true });
       return { kind: 'detached' };

@@ -143,8 +143,6 @@ export function reduce(s: RunState, e: RunEvent): RunState {
     case 'stage-checkpoint':
       stage(s, e.key).checkpoint = e.step;
       break;
-    case 'stage-log':
-      break;
     case 'stage-finished': {
       const st = stage(s, e.key);
       st.status = 'done';

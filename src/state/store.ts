@@ -129,7 +129,6 @@ export class RunStore {
 
   record(e: RunEvent): void {
     reduce(this.#state, e);
-    if (e.type === 'stage-log') return;
     const transition = isTransition(e);
     let persist = transition;
     if (e.type === 'stage-progress') {

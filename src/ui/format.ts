@@ -36,8 +36,6 @@ export function eventLine(e: RunEvent): string | undefined {
       return `${e.key}: ${formatProgress(e)}`;
     case 'stage-checkpoint':
       return `${e.key}: checkpoint-${e.step} saved`;
-    case 'stage-log':
-      return undefined;
     case 'stage-finished':
       return `${e.key}: finished in ${formatDuration(e.durationMs)}${e.finalLoss !== undefined ? `, final loss ${e.finalLoss.toFixed(4)}` : ''}`;
     case 'stage-failed':

@@ -25,11 +25,10 @@ export class PlainRenderer implements Renderer {
   async end(): Promise<void> {}
 }
 
-/** Newline-delimited JSON, one event per line (log lines excluded: they are in the log files). */
+/** Newline-delimited JSON, one event per line (container output stays in the log files). */
 export class JsonRenderer implements Renderer {
   constructor(private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)) {}
   handle(e: RunEvent): void {
-    if (e.type === 'stage-log') return;
     this.write(JSON.stringify(e));
   }
   async end(): Promise<void> {}

@@ -9,7 +9,6 @@ const events: RunEvent[] = [
   { type: 'run-started', ts, runId: 'r', pipeline: 'p.yaml', pipelineName: 'p', rounds: 2, backend: 'docker', image: 'i:1', pid: 1, host: 'h', argv: [] },
   { type: 'stage-starting', ts, key: 'r1/sft', attempt: 1, fingerprint: 'f', fields: {} },
   ...Array.from({ length: 100 }, (_, i): RunEvent => ({ type: 'stage-progress', ts, key: 'r1/sft', step: i + 1, total: 100, loss: 1 / (i + 1), lr: 1e-5, remaining: '0:01:00' })),
-  { type: 'stage-log', ts, key: 'r1/sft', stream: 'stdout', line: 'noise' },
   { type: 'stage-finished', ts, key: 'r1/sft', attempt: 1, durationMs: 65_000, finalLoss: 0.01, fingerprint: 'f', fields: {}, manifest: [] },
   { type: 'stage-failed', ts, key: 'r1/dpo', attempt: 1, cause: 'gpu-oom', transient: false, exitCode: 1, oomKilled: false, shortMessage: 'r1/dpo: GPU out of memory', message: 'r1/dpo (attempt 1) exited with code 1: GPU out of memory.', evidence: [], willRetry: false },
   { type: 'run-finished', ts, ok: false, exitCode: 1, durationMs: 70_000, summary: '1 done, 1 failed' },
@@ -32,7 +31,6 @@ describe('renderers', () => {
     assert.ok(progress.length >= 10 && progress.length <= 12, `${progress.length} progress lines`);
     assert.match(progress[0] ?? '', /^r1\/sft: step 1\/100 {2}1\.0% {2}loss 1\.0000 {2}lr 1\.00e-5 {2}eta 0:01:00$/);
     assert.ok(lines.includes('r1/sft: finished in 1m05s, final loss 0.0100'));
-    assert.ok(!lines.some((l) => l.includes('noise')), 'container output goes to the log files, not the screen');
     assert.match(lines.at(-1) ?? '', /^stopped: 1 done, 1 failed \(1m10s\)$/);
   });
 
@@ -44,11 +42,11 @@ describe('renderers', () => {
     assert.match(lines[0] ?? '', /FAILED/);
   });
 
-  it('json: every event but log lines, one JSON object per line', () => {
+  it('json: every event, one JSON object per line', () => {
     const lines: string[] = [];
     const r = new JsonRenderer((l) => lines.push(l));
     for (const e of events) r.handle(e);
-    assert.equal(lines.length, events.length - 1);
+    assert.equal(lines.length, events.length);
     const parsed = lines.map((l) => JSON.parse(l) as RunEvent);
     assert.deepEqual(parsed.map((e) => e.type).filter((t, i, a) => a.indexOf(t) === i), ['run-started', 'stage-starting', 'stage-progress', 'stage-finished', 'stage-failed', 'run-finished']);
   });
