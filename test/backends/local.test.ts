@@ -41,6 +41,17 @@ describe('local-process backend (stand-in trainer on the host)', () => {
     assert.ok(existsSync(join(rig.runDir, 'logs/r1-proposer_sft.attempt1.exit')), 'the wrapper wrote the exit status');
     const again = await run();
     assert.match(again.stdout, /done: 7 skipped/);
+    // flux-train logs: the newest attempt of the stage's latest round
+    const logs = await rig.cli(['logs', 'proposer_dpo', '--run-dir', 'run']);
+    assert.equal(logs.exitCode, 0, logs.all);
+    assert.match(logs.stdout, new RegExp(`training finished: dpo model=${rig.runDir}/outputs/r1/proposer_dpo output=${rig.runDir}/outputs/r2/proposer_dpo`));
+    // --from: this stage and everything after it, across rounds
+    const dry = await rig.cli(['round', '--n', '2', '--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run', '--backend', 'local', '--local-env', env, '--from', 'reasoner_dpo', '--dry-run', '--json']);
+    const plan = JSON.parse(dry.stdout) as { stages: { key: string; action: string }[] };
+    assert.deepEqual(
+      plan.stages.filter((x) => x.action === 'rerun').map((x) => x.key),
+      ['r1/reasoner_dpo', 'r1/sample_pairs', 'r2/proposer_dpo', 'r2/reasoner_dpo', 'r2/sample_pairs'],
+    );
   });
 
   it('classifies failures from the process exit and log, and retries transient ones', async () => {
