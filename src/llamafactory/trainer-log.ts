@@ -74,11 +74,3 @@ export class TrainerLogTail {
     }
   }
 }
-
-/** "1 day, 2:03:04" / "0:00:47" (Python's str(timedelta)) to seconds. */
-export function parseDuration(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const m = /^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2})/.exec(s);
-  if (!m) return undefined;
-  return Number(m[1] ?? 0) * 86400 + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]);
-}

@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyState, reduce, STATE_SCHEMA_VERSION, type RunState } from './state.js';
 import { isTransition, type RunEvent } from '../run/events.js';
@@ -158,8 +158,4 @@ export class RunStore {
       // already closed
     }
   }
-}
-
-export function appendEventRaw(runDir: string, e: RunEvent): void {
-  appendFileSync(join(runDir, EVENTS_FILE), `${JSON.stringify(e)}\n`);
 }

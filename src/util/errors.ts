@@ -25,7 +25,3 @@ function formatLong(short: string, fix: string, evidence?: string[]): string {
 export function isFluxError(e: unknown): e is FluxError {
   return e instanceof Error && e.name === 'FluxError' && 'reason' in e;
 }
-
-export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
