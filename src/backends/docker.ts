@@ -107,6 +107,7 @@ export class DockerBackend implements Backend {
     if (gpuStage) {
       const probe = await this.#probeGpu(gpuStage);
       if (!probe.ok) return probe;
+      warnings.push(...probe.value);
     }
     const inputs = checkInputsAndDisk(plan, toRun, this.opts.skipDiskCheck ?? false);
     if (!inputs.ok) return inputs;
@@ -256,8 +257,9 @@ export class DockerBackend implements Backend {
 
   async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
     // one engine call per run, not per stage instance (a plan of 100 rounds has hundreds)
-    this.#listing ??= { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };
-    if (this.#listing.runId !== runId || Date.now() - this.#listing.at > 2_000) this.#listing = { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };
+    if (this.#listing?.runId !== runId || Date.now() - this.#listing.at > 2_000) {
+      this.#listing = { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };
+    }
     let list = (await this.#listing.list).filter((c) => c.Labels[LABEL.stage] === stage.key);
     // a container that was created but never started (the CLI died in between) never ran: drop it
     for (const c of list.filter((x) => x.State === 'created')) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);

@@ -43,6 +43,19 @@ export interface CheckpointInfo {
   problem?: string;
 }
 
+/** Steps of the checkpoint-N folders, from their names alone (cheap enough to poll). */
+export function checkpointSteps(outputDir: string): number[] {
+  try {
+    return readdirSync(outputDir)
+      .map((n) => /^checkpoint-(\d+)$/.exec(n)?.[1])
+      .filter((m): m is string => m !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
 /** All checkpoint-N folders, newest first, each checked like a resume would need it. */
 export function listCheckpoints(outputDir: string): CheckpointInfo[] {
   let names: string[];
@@ -80,7 +93,12 @@ export function checkpointProblem(path: string, step: number): string | undefine
     return existsSync(join(path, 'trainer_state.json')) ? `trainer_state.json does not parse (${(e as Error).message})` : 'no trainer_state.json';
   }
   if (state.global_step !== step) return `trainer_state.json says global_step ${String(state.global_step)}, folder says ${step}`;
-  const files = readdirSync(path);
+  let files: string[];
+  try {
+    files = readdirSync(path);
+  } catch {
+    return 'removed while being read (checkpoint rotation)';
+  }
   const deepspeed = files.some((f) => /^global_step\d+$/.test(f)) || files.includes('latest');
   if (!deepspeed && !hasWeights(path)) return 'no model weights';
   if (!deepspeed && !files.includes('optimizer.pt')) return 'no optimizer state (optimizer.pt or DeepSpeed global_step*/)';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend, JobSpec } from '../backends/backend.js';
 import { readTailLines } from '../backends/common.js';
-import { listCheckpoints, missingFinishedFiles, outputManifest } from '../llamafactory/outputs.js';
+import { checkpointProblem, checkpointSteps, listCheckpoints, missingFinishedFiles, outputManifest } from '../llamafactory/outputs.js';
 import { TrainerLogTail } from '../llamafactory/trainer-log.js';
 import type { KeySet } from '../llamafactory/keys.js';
 import { writeDatasetInfo, writeStageConfig } from '../llamafactory/write-configs.js';
@@ -210,7 +210,8 @@ export class Scheduler {
     let lastStep: number | undefined;
     let finalLoss: number | undefined;
     let total: number | undefined;
-    let seenCkpt = new Set(listCheckpoints(s.outputDir).map((c) => c.step));
+    // checkpoints already there are old news; a new one counts once it is complete
+    const seenCkpt = new Set(checkpointSteps(s.outputDir));
     const pollProgress = () => {
       for (const r of tail.poll()) {
         lastStep = r.current_steps;
@@ -231,15 +232,12 @@ export class Scheduler {
         });
       }
       if (s.kind === 'train') {
-        const cps = listCheckpoints(s.outputDir)
-          .filter((c) => c.valid)
-          .reverse();
-        for (const c of cps) {
-          if (seenCkpt.has(c.step)) continue;
-          emit({ type: 'stage-checkpoint', ts: now(), key: s.key, step: c.step });
+        for (const step of checkpointSteps(s.outputDir)) {
+          if (seenCkpt.has(step) || checkpointProblem(join(s.outputDir, `checkpoint-${step}`), step) !== undefined) continue;
+          seenCkpt.add(step);
+          emit({ type: 'stage-checkpoint', ts: now(), key: s.key, step });
           crashPoint('checkpoint-seen');
         }
-        seenCkpt = new Set(cps.map((c) => c.step));
       }
     };
     const timer = setInterval(pollProgress, this.#o.pollMs ?? 1000);
