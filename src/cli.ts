@@ -89,6 +89,14 @@ Exit codes: 0 ok, 1 a stage failed, 2 bad input, 3 run dir locked, 4 environment
     .action(async (o) => run(async () => (await import('./commands/status.js')).statusCommand(o)));
 
   program
+    .command('report')
+    .description('write one self-contained HTML page of the run: loss across rounds, a timeline of every attempt, where the time went, the stage graph (works during a run too)')
+    .option('-r, --run-dir <dir>', 'run dir', 'runs/reasonflux-v2')
+    .option('-o, --out <file>', 'where to write it (default <run dir>/report.html)')
+    .addHelpText('after', '\nExamples:\n  flux-train report\n  flux-train report --run-dir runs/tiny-cpu --out /tmp/run.html')
+    .action(async (o) => run(async () => (await import('./commands/report.js')).reportCommand(o)));
+
+  program
     .command('logs')
     .description('print the log of a stage’s newest attempt (ID for its latest round, or r<N>/ID)')
     .argument('<stage>', 'stage id or key')

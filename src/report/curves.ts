@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import { parseTrainerLogLine, type TrainerLogRecord } from '../llamafactory/trainer-log.js';
+import type { AttemptRecord } from '../state/state.js';
+import type { CurveSegment, Point } from './model.js';
+
+/** Points kept per drawn line: enough for a chart a page wide, small enough for 2 MB at 10^4 steps. */
+export const MAX_POINTS = 400;
+
+/** Every record of a trainer_log.jsonl; a missing file is no records, a torn last line is skipped. */
+export function readTrainerLog(path: string): TrainerLogRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: TrainerLogRecord[] = [];
+  for (const line of text.split('\n')) {
+    const r = parseTrainerLogLine(line);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Splits the log of one output dir into the stretches each attempt wrote. LLaMA-Factory appends to
+ * trainer_log.jsonl when it resumes, so a new attempt shows as the step going back (a resume from a
+ * checkpoint before the last logged step, or a fresh start) or as a logged step repeated with a loss
+ * (the closing line of a finished training repeats its last step without one).
+ */
+export function splitRuns(records: TrainerLogRecord[]): TrainerLogRecord[][] {
+  const runs: TrainerLogRecord[][] = [];
+  let cur: TrainerLogRecord[] = [];
+  let prev: number | undefined;
+  for (const r of records) {
+    const s = r.current_steps;
+    if (prev !== undefined && (s < prev || (s === prev && r.loss !== undefined))) {
+      runs.push(cur);
+      cur = [];
+    }
+    cur.push(r);
+    prev = s;
+  }
+  if (cur.length > 0) runs.push(cur);
+  return runs;
+}
+
+/** The usual distance between logged steps (logging_steps), from the log itself. */
+function stride(records: TrainerLogRecord[]): number {
+  const gaps: number[] = [];
+  for (let i = 1; i < records.length; i++) {
+    const g = (records[i] as TrainerLogRecord).current_steps - (records[i - 1] as TrainerLogRecord).current_steps;
+    if (g > 0) gaps.push(g);
+  }
+  if (gaps.length === 0) return 1;
+  gaps.sort((a, b) => a - b);
+  return gaps[Math.floor(gaps.length / 2)] as number;
+}
+
+/**
+ * Which attempt wrote which stretch. An attempt that resumed from checkpoint-N starts logging just
+ * after N; one that started fresh starts near step 0; an attempt that failed before its first logged
+ * step wrote nothing. Matched from the newest stretch backwards, because the newest attempt is the
+ * one that wrote the end of the file.
+ */
+export function matchAttempts(runs: TrainerLogRecord[][], attempts: Pick<AttemptRecord, 'n' | 'resumeFrom'>[], step = 1): (number | undefined)[] {
+  const out: (number | undefined)[] = runs.map(() => undefined);
+  let j = attempts.length - 1;
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const first = (runs[i] as TrainerLogRecord[])[0]?.current_steps ?? 0;
+    const fits = (a: Pick<AttemptRecord, 'resumeFrom'>): boolean => {
+      const from = a.resumeFrom ?? 0;
+      return first > from && first - from <= 2 * step;
+    };
+    while (j >= 0 && !fits(attempts[j] as Pick<AttemptRecord, 'resumeFrom'>)) j--;
+    if (j < 0) break;
+    out[i] = (attempts[j] as Pick<AttemptRecord, 'n'>).n;
+    j--;
+  }
+  return out;
+}
+
+/** Curve segments of one stage instance, downsampled, with the redone steps of each resume marked. */
+export function curveSegments(records: TrainerLogRecord[], attempts: AttemptRecord[], maxPoints = MAX_POINTS): CurveSegment[] {
+  const runs = splitRuns(records);
+  const owners = matchAttempts(runs, attempts, stride(records));
+  const budget = Math.max(16, Math.floor(maxPoints / Math.max(1, runs.length)));
+  let reached = 0;
+  return runs.map((run, i) => {
+    const firstStep = (run[0] as TrainerLogRecord).current_steps;
+    const lastStep = (run[run.length - 1] as TrainerLogRecord).current_steps;
+    const loss: Point[] = [];
+    const lr: Point[] = [];
+    for (const r of run) {
+      if (typeof r.loss === 'number' && Number.isFinite(r.loss)) loss.push({ step: r.current_steps, value: r.loss });
+      if (typeof r.lr === 'number' && Number.isFinite(r.lr)) lr.push({ step: r.current_steps, value: r.lr });
+    }
+    const n = owners[i];
+    const seg: CurveSegment = { ...(n !== undefined ? { attempt: n } : {}), firstStep, lastStep, loss: downsample(loss, budget), lr: downsample(lr, budget) };
+    if (i > 0 && firstStep <= reached) {
+      const a = attempts.find((x) => x.n === n);
+      const from = a?.resumeFrom ?? Math.max(0, firstStep - 1);
+      const before = n !== undefined ? [...attempts].reverse().find((x) => x.n < n && x.cause !== undefined) : undefined;
+      seg.redone = { from, to: reached, ...(before?.cause !== undefined ? { cause: before.cause } : {}) };
+    }
+    reached = Math.max(reached, lastStep);
+    return seg;
+  });
+}
+
+/**
+ * Largest-Triangle-Three-Buckets (Steinarsson 2013): keeps the first and last point and, per bucket,
+ * the point that spans the largest triangle with its neighbours, so spikes and the overall shape
+ * survive where plain striding would drop them.
+ */
+export function downsample(points: Point[], threshold: number): Point[] {
+  if (threshold >= points.length || threshold < 3) return points.slice();
+  const out: Point[] = [points[0] as Point];
+  const every = (points.length - 2) / (threshold - 2);
+  let a = 0;
+  for (let i = 0; i < threshold - 2; i++) {
+    const nextStart = Math.floor((i + 1) * every) + 1;
+    const nextEnd = Math.min(Math.floor((i + 2) * every) + 1, points.length);
+    let avgX = 0;
+    let avgY = 0;
+    for (let k = nextStart; k < nextEnd; k++) {
+      avgX += (points[k] as Point).step;
+      avgY += (points[k] as Point).value;
+    }
+    const len = Math.max(1, nextEnd - nextStart);
+    avgX /= len;
+    avgY /= len;
+    const start = Math.floor(i * every) + 1;
+    const end = Math.floor((i + 1) * every) + 1;
+    const pa = points[a] as Point;
+    let best = start;
+    let bestArea = -1;
+    for (let k = start; k < end; k++) {
+      const p = points[k] as Point;
+      const area = Math.abs((pa.step - avgX) * (p.value - pa.value) - (pa.step - p.step) * (avgY - pa.value));
+      if (area > bestArea) {
+        bestArea = area;
+        best = k;
+      }
+    }
+    out.push(points[best] as Point);
+    a = best;
+  }
+  out.push(points[points.length - 1] as Point);
+  return out;
+}

@@ -1,0 +1,40 @@
+import { relative, resolve, join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { FluxError } from '../util/errors.js';
+import { err, ok, type Result } from '../util/result.js';
+import { collectReport, type CollectOptions } from './collect.js';
+import { renderReport } from './html.js';
+
+export const REPORT_FILE = 'report.html';
+
+export interface WrittenReport {
+  path: string;
+  bytes: number;
+  ms: number;
+}
+
+/**
+ * Reads the run dir and writes its report (report.html in the run dir unless `out` says otherwise),
+ * atomically, so a browser reloading it mid-write never sees half a page. A cheap call (well under a
+ * second for a large run): `round` can call it when it ends, whatever the outcome.
+ */
+export function writeReport(runDir: string, out?: string, o: CollectOptions = {}): Result<WrittenReport, FluxError> {
+  const t0 = performance.now();
+  const data = collectReport(runDir, o);
+  if (!data.ok) return err(data.error);
+  const html = renderReport(data.value);
+  const path = resolve(out ?? join(runDir, REPORT_FILE));
+  try {
+    writeFileAtomic(path, html);
+  } catch (e) {
+    return err(new FluxError('report-write', `cannot write the report to ${path}: ${(e as Error).message}`, 'pass a writable file with --out', 2, { cause: e }));
+  }
+  return ok({ path, bytes: Buffer.byteLength(html), ms: performance.now() - t0 });
+}
+
+/** The line for the terminal summary: `report: runs/<name>/report.html`, relative to where the user is. */
+export function reportPathHint(runDir: string, cwd = process.cwd()): string {
+  const p = join(resolve(runDir), REPORT_FILE);
+  const rel = relative(cwd, p);
+  return `report: ${rel && !rel.startsWith('..') ? rel : p}`;
+}
