@@ -1,5 +1,7 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { readOwner, LOCK_FILE } from '../state/lock.js';
+import { readOwner, LOCK_FILE, type LockOwner } from '../state/lock.js';
+import { sameProcessAlive } from '../util/proc.js';
 import type { RunState } from '../state/state.js';
 import { readEvents, readState } from '../state/store.js';
 import { FluxError } from '../util/errors.js';
@@ -30,7 +32,7 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
   const nowMs = o.nowMs ?? Date.now();
   const { events, bad } = readEvents(runDir);
   const notes: string[] = bad > 0 ? [`${bad} unreadable line(s) in events.jsonl were skipped`] : [];
-  const owner = readOwner(join(runDir, LOCK_FILE));
+  const owner = liveOwner(readOwner(join(runDir, LOCK_FILE)), nowMs);
   const order = stageOrder(s, events);
 
   // the newest fingerprint fields of every instance, planned ones included (they have not run yet)
@@ -82,4 +84,12 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
     instances,
     notes,
   });
+}
+
+/** The lock's owner if it is still running: a lock left by a crash does not make the run "in progress". */
+function liveOwner(o: LockOwner | undefined, nowMs: number): LockOwner | undefined {
+  if (!o) return undefined;
+  if (o.host === hostname()) return sameProcessAlive(o.pid, o.startTime) ? o : undefined;
+  const beat = Date.parse(o.heartbeat);
+  return Number.isFinite(beat) && nowMs - beat < 120_000 ? o : undefined;
 }

@@ -96,7 +96,8 @@ export function curveSegments(records: TrainerLogRecord[], attempts: AttemptReco
       if (typeof r.lr === 'number' && Number.isFinite(r.lr)) lr.push({ step: r.current_steps, value: r.lr });
     }
     const n = owners[i];
-    const seg: CurveSegment = { ...(n !== undefined ? { attempt: n } : {}), firstStep, lastStep, loss: downsample(loss, budget), lr: downsample(lr, budget) };
+    const smooth = loss.length > SMOOTH_FROM ? downsample(movingAverage(loss, loss.length / SMOOTH_WINDOWS), budget) : undefined;
+    const seg: CurveSegment = { ...(n !== undefined ? { attempt: n } : {}), firstStep, lastStep, loss: downsample(loss, budget), ...(smooth ? { smooth } : {}), lr: downsample(lr, budget) };
     if (i > 0 && firstStep <= reached) {
       const a = attempts.find((x) => x.n === n);
       const from = a?.resumeFrom ?? Math.max(0, firstStep - 1);
@@ -105,6 +106,26 @@ export function curveSegments(records: TrainerLogRecord[], attempts: AttemptReco
     }
     reached = Math.max(reached, lastStep);
     return seg;
+  });
+}
+
+/** Below this many logged losses every point is drawn as it is; above, a moving average goes on top. */
+const SMOOTH_FROM = 60;
+/** The average spans about 1/60 of the curve, so its shape is the curve's, not the noise's. */
+const SMOOTH_WINDOWS = 60;
+
+/**
+ * Centred moving average over about `window` points (narrower at the ends): unlike an exponential
+ * average it does not lag behind a steep start, so the smoothed line sits on the raw one.
+ */
+export function movingAverage(points: Point[], window: number): Point[] {
+  const half = Math.max(0, Math.floor(window / 2));
+  const prefix = new Float64Array(points.length + 1);
+  points.forEach((p, i) => (prefix[i + 1] = (prefix[i] as number) + p.value));
+  return points.map((p, i) => {
+    const h = Math.min(half, i, points.length - 1 - i);
+    const sum = (prefix[i + h + 1] as number) - (prefix[i - h] as number);
+    return { step: p.step, value: sum / (2 * h + 1) };
   });
 }
 

@@ -62,7 +62,7 @@ const M = { l: 52, r: 14, t: 22, b: 26 };
 function lossSection(curves: StageCurves[]): string {
   if (curves.length === 0) return '<section><h2>Loss</h2><p class="empty">No training step has been logged yet.</p></section>';
   return `<section><h2>Loss by stage, rounds overlaid</h2>
-<p class="hint">One chart per stage id; one color per round. A resumed attempt continues its round's line from its checkpoint (●); the steps it trained again are hatched and the superseded stretch of the earlier attempt is dashed. Learning rate below each chart.</p>
+<p class="hint">One chart per stage id; one color per round. Long noisy curves show a moving average over the faint logged values. A resumed attempt continues its round's line from its checkpoint (○); the steps it trained again are hatched and the superseded stretch of the earlier attempt is dashed. Learning rate below each chart.</p>
 <div class="grid">${curves.map(stageChart).join('\n')}</div></section>`;
 }
 
@@ -118,7 +118,9 @@ function panel(c: StageCurves, x: Scale, h: number, what: string, pick: (s: Curv
       const gone = pts.filter((p) => p.step >= (kept.at(-1)?.step ?? -Infinity));
       const xy = (p: Point) => ({ x: x(p.step), y: y(p.value) });
       const tip = `${r.key} attempt ${seg.attempt ?? '?'}: steps ${seg.firstStep}–${seg.lastStep}`;
-      if (kept.length > 0) body.push(`<path class="series" d="${polyline(kept.map(xy))}" stroke="${color}"><title>${esc(tip)}</title></path>`);
+      const raw = marks && seg.smooth ? ' raw' : '';
+      if (kept.length > 0) body.push(`<path class="series${raw}" d="${polyline(kept.map(xy))}" stroke="${color}"><title>${esc(tip)}</title></path>`);
+      if (marks && seg.smooth) body.push(`<path class="series smooth" d="${polyline(seg.smooth.filter((p) => p.step <= cut).map(xy))}" stroke="${color}"><title>${esc(`${tip} (moving average)`)}</title></path>`);
       if (cut !== Infinity && gone.length > 1) body.push(`<path class="series superseded" d="${polyline(gone.map(xy))}" stroke="${color}"><title>${esc(`${tip} (superseded: trained again after this attempt stopped)`)}</title></path>`);
       if (pts.length <= 40 || kept.length === 1) for (const p of pts) body.push(`<circle class="point" cx="${px(x(p.step))}" cy="${px(y(p.value))}" r="2" fill="${color}"/>`);
       if (marks && i > 0) {
@@ -369,6 +371,8 @@ svg text{font-family:inherit}
 .col-label{font-size:12px;fill:#334155;font-weight:600}
 line.grid{stroke:#e2e8f0;stroke-width:1}
 path.series{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}
+path.series.raw{opacity:.22;stroke-width:1.2}
+path.series.smooth{stroke-width:2.2}
 path.series.superseded{stroke-dasharray:4 3;opacity:.45}
 rect.redone{stroke:#dc2626;stroke-opacity:.35}
 rect.session{fill:#f1f5f9}

@@ -37,6 +37,8 @@ export interface CurveSegment {
   firstStep: number;
   lastStep: number;
   loss: Point[];
+  /** a moving average of a long, noisy loss, computed before downsampling; drawn over the faint raw line */
+  smooth?: Point[];
   lr: Point[];
   /** steps this attempt trained again because the previous one got past its checkpoint */
   redone?: { from: number; to: number; cause?: CauseCode };
