@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { TrainerLogRecord } from '../../src/llamafactory/trainer-log.js';
+import { curveSegments, downsample, matchAttempts, movingAverage, readTrainerLog, splitRuns } from '../../src/report/curves.js';
+import type { Point } from '../../src/report/model.js';
+
+const rec = (s: number, loss?: number): TrainerLogRecord => ({ current_steps: s, total_steps: 20, ...(loss !== undefined ? { loss, lr: 1e-5 } : {}) });
+const steps = (runs: TrainerLogRecord[][]) => runs.map((r) => r.map((x) => x.current_steps));
+
+describe('report curves: splitting an appended trainer_log.jsonl into attempts', () => {
+  it('starts a new stretch where the step goes back or a logged step repeats with a loss, not at the closing line', () => {
+    const log = [rec(2, 1), rec(4, 0.9), rec(6, 0.8), rec(6, 0.8), rec(8, 0.7), rec(2, 1), rec(4, 0.9), rec(20, 0.1), rec(20)];
+    assert.deepEqual(steps(splitRuns(log)), [[2, 4, 6], [6, 8], [2, 4, 20, 20]]);
+  });
+
+  it('gives each stretch to the attempt whose checkpoint it starts after; an attempt that logged nothing gets none', () => {
+    const runs = splitRuns([rec(2, 1), rec(4, 1), rec(6, 1), rec(6, 1), rec(8, 1), rec(2, 1), rec(4, 1)]);
+    // 1 logged 2..6, 2 resumed from checkpoint-4, 3 failed before logging, 4 started fresh
+    assert.deepEqual(matchAttempts(runs, [{ n: 1 }, { n: 2, resumeFrom: 4 }, { n: 3 }, { n: 4 }], 2), [1, 2, 4]);
+  });
+
+  it('marks the steps a resumed attempt trained again, with the cause that stopped the previous one', () => {
+    const log = [rec(2, 1), rec(4, 0.9), rec(6, 0.8), rec(6, 0.85), rec(8, 0.7), rec(10, 0.6), rec(10)];
+    const segs = curveSegments(log, [
+      { n: 1, startedAt: '', outcome: 'failed', cause: 'nccl' },
+      { n: 2, startedAt: '', resumeFrom: 4, outcome: 'finished' },
+    ]);
+    assert.equal(segs.length, 2);
+    assert.deepEqual([segs[0]?.attempt, segs[1]?.attempt], [1, 2]);
+    assert.equal(segs[0]?.redone, undefined);
+    assert.deepEqual(segs[1]?.redone, { from: 4, to: 6, cause: 'nccl' });
+    assert.deepEqual(segs[1]?.loss.map((p) => p.step), [6, 8, 10], 'the closing line has no loss and adds no point');
+    assert.equal(segs[1]?.lastStep, 10);
+  });
+
+  it('reads a log being written: a torn last line and garbage are skipped, a missing file is empty', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flux-curves-'));
+    try {
+      const p = join(dir, 'trainer_log.jsonl');
+      writeFileSync(p, '{"current_steps": 1, "total_steps": 9, "loss": 2}\nnot json\n{"current_steps": 2, "total_st');
+      assert.deepEqual(readTrainerLog(p).map((r) => r.current_steps), [1]);
+      assert.deepEqual(readTrainerLog(join(dir, 'absent.jsonl')), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('report curves: downsampling keeps the shape', () => {
+  const noisy: Point[] = Array.from({ length: 10_000 }, (_, i) => ({ step: i + 1, value: 2 / (1 + i * 0.01) + (i === 7_321 ? 5 : 0) }));
+
+  it('LTTB keeps the ends, the count, the order and a one-step spike', () => {
+    const d = downsample(noisy, 400);
+    assert.equal(d.length, 400);
+    assert.deepEqual(d[0], noisy[0]);
+    assert.deepEqual(d.at(-1), noisy.at(-1));
+    assert.ok(d.every((p, i) => i === 0 || p.step > (d[i - 1] as Point).step));
+    assert.ok(d.some((p) => p.step === 7_322), 'the loss spike survives');
+    assert.deepEqual(downsample(noisy.slice(0, 10), 400), noisy.slice(0, 10), 'short curves are kept as they are');
+  });
+
+  it('the moving average is centred (no lag on a straight line) and narrows at the ends', () => {
+    const line = Array.from({ length: 101 }, (_, i) => ({ step: i, value: 3 * i }));
+    assert.deepEqual(movingAverage(line, 11), line);
+    const steps: Point[] = [0, 0, 9, 0, 0].map((v, i) => ({ step: i, value: v }));
+    assert.deepEqual(movingAverage(steps, 3).map((p) => p.value), [0, 3, 3, 3, 0]);
+  });
+
+  it('long curves get a smoothed line and stay within the point budget', () => {
+    const log = noisy.map((p) => rec(p.step, p.value));
+    const [seg] = curveSegments(log, [{ n: 1, startedAt: '', outcome: 'finished' }], 400);
+    assert.equal(seg?.loss.length, 400);
+    assert.equal(seg?.smooth?.length, 400);
+    assert.equal(seg?.lr.length, 400);
+  });
+});
