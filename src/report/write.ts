@@ -34,7 +34,7 @@ export function writeReport(runDir: string, out?: string, o: CollectOptions = {}
 
 /** The line for the terminal summary: `report: runs/<name>/report.html`, relative to where the user is. */
 export function reportPathHint(runDir: string, cwd = process.cwd()): string {
-  const p = join(resolve(runDir), REPORT_FILE);
+  const p = join(resolve(cwd, runDir), REPORT_FILE);
   const rel = relative(cwd, p);
   return `report: ${rel && !rel.startsWith('..') ? rel : p}`;
 }
