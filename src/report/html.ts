@@ -347,7 +347,7 @@ h1{font-size:24px;margin:0 0 4px}
 h2{font-size:18px;margin:32px 0 6px}
 h3{font-size:15px;margin:18px 0 8px}
 header .meta{color:#475569}
-code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f5f9;padding:1px 4px;border-radius:4px;word-break:break-all}
+code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f5f9;padding:1px 4px;border-radius:4px;overflow-wrap:anywhere}
 .pill{display:inline-block;padding:1px 10px;border-radius:999px;font-weight:600;font-size:12px;color:#fff;background:#16a34a}
 .pill.running{background:#3b82f6}.pill.failed{background:#dc2626}
 .cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin-top:18px}
@@ -391,7 +391,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.account{margin-top:10px}
 .wide{overflow-x:auto}
 table.instances{width:100%}
-table.instances td.paths{font-size:12px;max-width:420px}
+table.instances td.paths{font-size:12px;min-width:330px}
+table.instances td.paths code{white-space:nowrap}
 .status{display:inline-block;font-size:11px;font-weight:600;color:#fff;background:var(--c);border-radius:4px;padding:0 6px}
 del{color:#b91c1c}ins{color:#15803d;text-decoration:none;font-weight:600}
 .minis{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}.minis svg{width:240px}

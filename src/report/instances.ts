@@ -44,7 +44,9 @@ export function instanceDetails(runDir: string, key: string, st: StageState | un
   const file = stageFileName(key);
   const configPath = join(runDir, 'configs', `${file}.yaml`);
   const logPaths = (st?.attempts ?? []).map((a) => join(runDir, 'logs', `${file}.attempt${a.n}.log`)).filter((p) => existsSync(p));
-  const model = describeModel(fields['model']);
+  // a command stage has no model of its own: it reads the outputs of the instances it depends on
+  const inputs = Object.keys(fields).filter((f) => f.startsWith('dep.')).map((f) => f.slice('dep.'.length));
+  const model = fields['kind'] === 'command' && inputs.length > 0 ? `reads ${inputs.join(', ')}` : describeModel(fields['model']);
   return {
     key,
     id: k.id,

@@ -47,6 +47,7 @@ describe('report instances: what each stage instance got', () => {
         changed: [{ name: 'learning_rate', before: '2', after: '1' }],
       });
       assert.equal(instanceDetails(dir, 'r1/dpo', undefined, {}, undefined)?.changed, undefined, 'round 1 has nothing to compare with');
+      assert.equal(instanceDetails(dir, 'r1/sample', undefined, { kind: 'command', 'dep.r1/a': 'x', 'dep.r1/b': 'y' }, undefined)?.model, 'reads r1/a, r1/b');
       assert.equal(instanceDetails(dir, 'nonsense', undefined, {}, undefined), undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });
