@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick]: what flux-train costs on top of the training it runs. Every figure is a
+* npm run bench [-- --quick] [-- --only PART]: what flux-train costs on top of the training it runs. Every figure is a
  * ratio or a median measured in this one run against a baseline run alongside it (these machines are
  * shared and noisy). Prints a table and writes bench/results.json.
  */
@@ -11,8 +11,12 @@ import { loadPipeline } from '../src/pipeline/load.js';
 import { buildPlan } from '../src/pipeline/plan.js';
 import { renderConfigYaml } from '../src/llamafactory/config-yaml.js';
 import { projectRoot } from '../src/util/project-root.js';
+import { writeReport } from '../src/report/write.js';
+import { syntheticRun } from '../test/helpers/synthetic-run.js';
 
 const QUICK = process.argv.includes('--quick');
+/** --only NAME: run one part (e.g. `npm run bench -- --only report`) */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const BIN = join(projectRoot, 'bin', 'flux-train.js');
 const IMAGE = process.env['TEST_IMAGE'] ?? 'flux-train/standin:test';
 
@@ -276,17 +280,54 @@ async function scaling(): Promise<void> {
   rows.push({ name: 'fitted memory exponent (larger sizes)', value: memTail.toFixed(2), target: '~1.0', ok: memTail < 1.3 });
 }
 
+/** flux-train report on a 3-round run with 10,000 logged steps per stage and two retried attempts. */
+async function report(): Promise<void> {
+  const steps = 10_000;
+  const dir = syntheticRun({
+    rounds: 3,
+    steps,
+    faults: [
+      { key: 'r2/proposer_dpo', at: 6100, checkpoint: 6000, cause: 'nccl' },
+      { key: 'r1/reasoner_dpo', at: 40, cause: 'killed' },
+    ],
+  });
+  const n = QUICK ? 3 : 7;
+  const inProcess: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const r = writeReport(dir);
+    if (!r.ok) throw r.error;
+    inProcess.push(r.value.ms);
+    bytes = r.value.bytes;
+  }
+  const cli: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    const r = await execa(process.execPath, [BIN, 'report', '--run-dir', dir], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`flux-train report failed: ${r.stderr}`);
+    cli.push(now() - t);
+  }
+  const logMb = ['r1', 'r2', 'r3'].flatMap((r) => ['proposer_sft', 'proposer_dpo', 'reasoner_dpo'].map((id) => statSync(join(dir, 'outputs', r, id, 'trainer_log.jsonl')).size)).reduce((a, b) => a + b, 0) / 1048576;
+  rmSync(dir, { recursive: true, force: true });
+  const ms = median(cli);
+  results['report'] = { steps_per_stage: steps, stage_instances: 9, trainer_logs_mb: logMb, html_bytes: bytes, cli_ms: ms, in_process_ms: median(inProcess), repeats: n };
+  rows.push({ name: `report: 3 rounds x 3 stages x ${steps.toLocaleString('en')} steps (${logMb.toFixed(1)} MB of trainer logs), page size`, value: `${(bytes / 1048576).toFixed(2)} MB`, target: '< 2 MB', ok: bytes < 2 * 1048576 });
+  rows.push({ name: 'report: flux-train report, wall time (median, build + write)', value: `${ms.toFixed(0)} ms (in process: ${median(inProcess).toFixed(0)} ms)`, target: '< 2000 ms', ok: ms < 2000 });
+}
+
 async function main(): Promise<void> {
   const image = await execa('docker', ['image', 'inspect', IMAGE], { reject: false });
   const docker = image.exitCode === 0;
   const parts: [string, () => Promise<void>, boolean][] = [
     ['start-up', startup, false],
     ['scaling', scaling, false],
+    ['report', report, false],
     ['orchestration overhead', overhead, true],
     ['logs', logs, true],
     ['resume cost', resumeCost, true],
   ];
   for (const [name, fn, needsDocker] of parts) {
+    if (ONLY !== undefined && name !== ONLY) continue;
     if (needsDocker && !docker) {
       rows.push({ name, value: `skipped: ${IMAGE} not found (bash .ci/infra.sh docker && bash scripts/build-test-image.sh)`, target: '', ok: null });
       continue;
