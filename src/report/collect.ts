@@ -16,6 +16,8 @@ import { accountTime, buildTimeline, stageOrder } from './timeline.js';
 export interface CollectOptions {
   nowMs?: number;
   maxPoints?: number;
+  /** the caller is the `round` that holds the lock and is finishing: the run is not in progress */
+  finishing?: boolean;
 }
 
 /**
@@ -32,7 +34,7 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
   const nowMs = o.nowMs ?? Date.now();
   const { events, bad } = readEvents(runDir);
   const notes: string[] = bad > 0 ? [`${bad} unreadable line(s) in events.jsonl were skipped`] : [];
-  const owner = liveOwner(readOwner(join(runDir, LOCK_FILE)), nowMs);
+  const owner = o.finishing === true ? undefined : liveOwner(readOwner(join(runDir, LOCK_FILE)), nowMs);
   const order = stageOrder(s, events);
 
   // the newest fingerprint fields of every instance, planned ones included (they have not run yet)

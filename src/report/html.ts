@@ -41,9 +41,11 @@ function summary(d: ReportData): string {
   const failedBars = d.timeline.bars.filter((b) => b.kind.startsWith('failed')).length;
   const state = d.inProgress
     ? `<span class="pill running">in progress${d.inProgress.current ? `: ${esc(d.inProgress.current)}` : ''} (pid ${d.inProgress.pid} on ${esc(d.inProgress.host)})</span>`
-    : d.timeline.sessions.at(-1)?.ok === false
-      ? '<span class="pill failed">stopped with a failure</span>'
-      : '<span class="pill ok">finished</span>';
+    : d.timeline.sessions.at(-1)?.ok === true
+      ? '<span class="pill ok">finished</span>'
+      : d.timeline.sessions.at(-1)?.ok === false
+        ? '<span class="pill failed">stopped with a failure</span>'
+        : '<span class="pill stopped">stopped before its end was recorded</span>';
   const card = (label: string, value: string, sub = '') => `<div class="card"><div class="label">${label}</div><div class="value">${value}</div>${sub ? `<div class="sub">${sub}</div>` : ''}</div>`;
   return `<header><h1>${esc(d.pipelineName)}</h1><div class="meta">${state} <code>${esc(d.runDir)}</code>${d.rounds !== undefined ? ` · rounds 1..${d.rounds}` : ''}${d.backend ? ` · backend ${esc(d.backend)}` : ''}${d.runId ? ` · run ${esc(d.runId.slice(0, 8))}` : ''}</div></header>
 <section class="cards">
@@ -349,7 +351,7 @@ h3{font-size:15px;margin:18px 0 8px}
 header .meta{color:#475569}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f5f9;padding:1px 4px;border-radius:4px;overflow-wrap:anywhere}
 .pill{display:inline-block;padding:1px 10px;border-radius:999px;font-weight:600;font-size:12px;color:#fff;background:#16a34a}
-.pill.running{background:#3b82f6}.pill.failed{background:#dc2626}
+.pill.running{background:#3b82f6}.pill.stopped{background:#64748b}.pill.failed{background:#dc2626}
 .cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin-top:18px}
 .card{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:12px 14px;box-shadow:0 1px 2px rgba(15,23,42,.04)}
 .card .label{color:#64748b;font-size:12px;text-transform:uppercase;letter-spacing:.04em}

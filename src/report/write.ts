@@ -38,3 +38,17 @@ export function reportPathHint(runDir: string, cwd = process.cwd()): string {
   const rel = relative(cwd, p);
   return `report: ${rel && !rel.startsWith('..') ? rel : p}`;
 }
+
+/**
+ * For the end of `round`/`resume`, after `run-finished` is recorded and before the lock is released:
+ * writes report.html and returns the summary line. Never throws: a report that cannot be written is a
+ * line saying why, not a failed run.
+ */
+export function reportAtEnd(runDir: string, cwd = process.cwd()): string {
+  try {
+    const r = writeReport(runDir, undefined, { finishing: true });
+    return r.ok ? reportPathHint(runDir, cwd) : `report: not written (${r.error.shortMessage})`;
+  } catch (e) {
+    return `report: not written (${e instanceof Error ? e.message : String(e)})`;
+  }
+}

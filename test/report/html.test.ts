@@ -67,6 +67,14 @@ describe('report html: one self-contained page', () => {
     assert.doesNotMatch(html, /\/tmp\/<b>/);
   });
 
+  it('says how the run stands: finished, in progress, or stopped without a recorded end', () => {
+    const d = data();
+    assert.match(renderReport(d), /class="pill ok">finished/);
+    assert.match(renderReport({ ...d, inProgress: { pid: 42, host: 'gpu1', current: 'r3/reasoner_dpo' } }), /class="pill running">in progress: r3\/reasoner_dpo \(pid 42 on gpu1\)/);
+    const cut = { ...d, timeline: { ...d.timeline, sessions: d.timeline.sessions.map((x) => ({ start: x.start, end: x.end })) } };
+    assert.match(renderReport(cut), /class="pill stopped">stopped before its end was recorded/);
+  });
+
   it('says so when nothing has been logged yet', () => {
     const d = data();
     const html = renderReport({ ...d, curves: [], evals: [] });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { reportPathHint, writeReport } from '../../src/report/write.js';
+import { reportAtEnd, reportPathHint, writeReport } from '../../src/report/write.js';
 import { BIN } from '../helpers/rig.js';
 import { syntheticRun } from '../helpers/synthetic-run.js';
 
@@ -34,6 +34,21 @@ describe('report write and the report command', () => {
       assert.ok(!existsSync(join(empty, 'report.html')));
     } finally {
       rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('at the end of a round: writes the page as finished although the lock is still held, and never throws', () => {
+    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '', heartbeat: new Date().toISOString(), command: 'round' }));
+    try {
+      assert.equal(reportAtEnd(dir, dir), 'report: report.html');
+      const html = readFileSync(join(dir, 'report.html'), 'utf8');
+      assert.doesNotMatch(html, /in progress/);
+      assert.match(html, /class="pill ok">finished/);
+      const empty = mkdtempSync(join(tmpdir(), 'flux-norun-'));
+      assert.match(reportAtEnd(empty), /^report: not written \(no flux-train run in .*\)$/);
+      rmSync(empty, { recursive: true, force: true });
+    } finally {
+      rmSync(join(dir, 'lock.json'), { force: true });
     }
   });
 
