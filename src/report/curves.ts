@@ -45,6 +45,26 @@ export function splitRuns(records: TrainerLogRecord[]): TrainerLogRecord[][] {
   return runs;
 }
 
+/**
+ * A resume from the last logged step leaves no trace in the log (the step does not go back), so the
+ * attempts' own resume points split the stretch that runs through them.
+ */
+export function splitAtResumes(runs: TrainerLogRecord[][], attempts: Pick<AttemptRecord, 'resumeFrom'>[], step = 1): TrainerLogRecord[][] {
+  let out = runs;
+  for (const a of attempts) {
+    const r = a.resumeFrom;
+    if (r === undefined) continue;
+    const first = (run: TrainerLogRecord[]) => (run[0] as TrainerLogRecord).current_steps;
+    if (out.some((run) => first(run) > r && first(run) - r <= 2 * step)) continue;
+    const i = out.findIndex((run) => first(run) <= r && run.some((x) => x.current_steps > r));
+    if (i < 0) continue;
+    const run = out[i] as TrainerLogRecord[];
+    const cut = run.findIndex((x) => x.current_steps > r);
+    out = [...out.slice(0, i), run.slice(0, cut), run.slice(cut), ...out.slice(i + 1)];
+  }
+  return out;
+}
+
 /** The usual distance between logged steps (logging_steps), from the log itself. */
 function stride(records: TrainerLogRecord[]): number {
   const gaps: number[] = [];
@@ -82,8 +102,9 @@ export function matchAttempts(runs: TrainerLogRecord[][], attempts: Pick<Attempt
 
 /** Curve segments of one stage instance, downsampled, with the redone steps of each resume marked. */
 export function curveSegments(records: TrainerLogRecord[], attempts: AttemptRecord[], maxPoints = MAX_POINTS): CurveSegment[] {
-  const runs = splitRuns(records);
-  const owners = matchAttempts(runs, attempts, stride(records));
+  const step = stride(records);
+  const runs = splitAtResumes(splitRuns(records), attempts, step);
+  const owners = matchAttempts(runs, attempts, step);
   const budget = Math.max(16, Math.floor(maxPoints / Math.max(1, runs.length)));
   let reached = 0;
   return runs.map((run, i) => {

@@ -127,7 +127,7 @@ function panel(c: StageCurves, x: Scale, h: number, what: string, pick: (s: Curv
       if (pts.length <= 40 || kept.length === 1) for (const p of pts) body.push(`<circle class="point" cx="${px(x(p.step))}" cy="${px(y(p.value))}" r="2" fill="${color}"/>`);
       if (marks && i > 0) {
         const p0 = pts[0] as Point;
-        body.push(`<circle class="resume" cx="${px(x(p0.step))}" cy="${px(y(p0.value))}" r="4.5" fill="#fff" stroke="${color}" stroke-width="2"><title>${esc(`${r.key}: attempt ${seg.attempt ?? '?'} continues from step ${seg.redone?.from ?? seg.firstStep}`)}</title></circle>`);
+        body.push(`<circle class="resume" cx="${px(x(p0.step))}" cy="${px(y(p0.value))}" r="4.5" fill="#fff" stroke="${color}" stroke-width="2"><title>${esc(`${r.key}: attempt ${seg.attempt ?? '?'} takes over here (first logged step ${seg.firstStep}${seg.redone ? `, resumed from step ${seg.redone.from}` : ''})`)}</title></circle>`);
       }
     });
   }

@@ -22,6 +22,15 @@ describe('report curves: splitting an appended trainer_log.jsonl into attempts',
     assert.deepEqual(matchAttempts(runs, [{ n: 1 }, { n: 2, resumeFrom: 4 }, { n: 3 }, { n: 4 }], 2), [1, 2, 4]);
   });
 
+  it('splits where an attempt resumed from the last logged step, which leaves no trace in the log', () => {
+    const log = [rec(2, 1), rec(4, 0.9), rec(6, 0.8), rec(8, 0.7), rec(10, 0.6), rec(10)];
+    const attempts = [{ n: 1, startedAt: '', outcome: 'failed' as const, cause: 'nccl' as const }, { n: 2, startedAt: '', resumeFrom: 4, outcome: 'finished' as const }];
+    const segs = curveSegments(log, attempts);
+    assert.deepEqual(segs.map((x) => [x.attempt, x.firstStep, x.lastStep, x.redone]), [[1, 2, 4, undefined], [2, 6, 10, undefined]]);
+    // a resume that the log already shows is not split again
+    assert.equal(curveSegments([rec(2, 1), rec(4, 1), rec(6, 1), rec(6, 1), rec(8, 1)], attempts).length, 2);
+  });
+
   it('marks the steps a resumed attempt trained again, with the cause that stopped the previous one', () => {
     const log = [rec(2, 1), rec(4, 0.9), rec(6, 0.8), rec(6, 0.85), rec(8, 0.7), rec(10, 0.6), rec(10)];
     const segs = curveSegments(log, [
