@@ -70,6 +70,10 @@ describe('report collect: a run dir into the report data', () => {
       assert.ok(!r.ok);
       assert.equal(r.error.reason, 'no-run');
       assert.match(r.error.message, /--run-dir/);
+      writeFileSync(join(empty, 'state.json'), JSON.stringify({ schema: 1, stages: { 'r1/a': { key: 'r1/a', status: 'pending' } } }));
+      const bare = collectReport(empty);
+      assert.ok(bare.ok, 'a state with a stage and no attempts list');
+      assert.deepEqual(bare.value.timeline.bars, []);
       writeFileSync(join(empty, 'state.json'), '{"schema": 1, "stag');
       const c = collectReport(empty);
       assert.ok(!c.ok);
