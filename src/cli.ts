@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { isFluxError } from './util/errors.js';
+import { redact } from './util/redact.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').filter(Boolean)];
 
@@ -113,6 +114,14 @@ Exit codes: 0 ok, 1 a stage failed, 2 bad input, 3 run dir locked, 4 environment
     .addHelpText('after', '\nExample:\n  flux-train repair --run-dir runs/reasonflux-v2')
     .action(async (o) => run(async () => (await import('./commands/repair.js')).repairCommand(o)));
 
+  program
+    .command('unlock')
+    .description('remove the run dir lock by hand: shows its owner, refuses while that owner may be alive unless --force')
+    .option('-r, --run-dir <dir>', 'run dir', 'runs/reasonflux-v2')
+    .option('--force', 'remove it even though its owner looks alive')
+    .addHelpText('after', '\nExamples:\n  flux-train unlock --run-dir runs/reasonflux-v2\n  flux-train unlock --force')
+    .action(async (o) => run(async () => (await import('./commands/unlock.js')).unlockCommand(o)));
+
   return program;
 }
 
@@ -121,13 +130,13 @@ async function run(fn: () => Promise<number>): Promise<void> {
     process.exitCode = await fn();
   } catch (e) {
     if (isFluxError(e)) {
-      process.stderr.write(`flux-train: ${e.message}\n`);
+      process.stderr.write(`flux-train: ${redact(e.message)}\n`);
       process.exitCode = e.exitCode;
     } else if (e instanceof Error && e.name === 'DiagnosticsError') {
-      process.stderr.write(`${e.message}\n`);
+      process.stderr.write(`${redact(e.message)}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`flux-train: internal error (a bug; please report it with this trace): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(redact(`flux-train: internal error (a bug; please report it with this trace): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
       process.exitCode = 70;
     }
   }

@@ -7,6 +7,7 @@ import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { DockerSettings, GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
 import { checkInputsAndDisk } from './common.js';
+import { StreamRedactor } from '../util/redact.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -287,8 +288,11 @@ export class DockerBackend implements Backend {
     const stream = (await c.logs({ follow: true, stdout: true, stderr: true, ...(since ? { since: since as unknown as number } : {}) })) as unknown as NodeJS.ReadableStream & { destroy?: () => void };
     // a trainer can print hundreds of MB: when the file falls behind, stop reading from the engine
     // instead of buffering in memory (the engine keeps the log; nothing is lost)
+    // the job's output may print a token: secrets are masked before the copy reaches the disk
+    const redactor = new StreamRedactor();
     const write = (d: Buffer) => {
-      if (!file.write(d)) {
+      const text = redactor.push(d);
+      if (text !== '' && !file.write(text)) {
         stream.pause();
         file.once('drain', () => stream.resume());
       }
@@ -311,7 +315,8 @@ export class DockerBackend implements Backend {
       return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
-      await new Promise<void>((r) => file.end(r));
+      const rest = redactor.end();
+      await new Promise<void>((r) => (rest !== '' ? file.end(rest, r) : file.end(r)));
     }
   }
 

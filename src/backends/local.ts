@@ -46,6 +46,14 @@ interface JobRecord {
   runId: string;
 }
 
+function isTrustedRecord(r: unknown): r is JobRecord {
+  if (typeof r !== 'object' || r === null) return false;
+  const x = r as Record<string, unknown>;
+  return (
+    Number.isInteger(x['pid']) && (x['pid'] as number) > 1 && typeof x['startTime'] === 'number' && Number.isInteger(x['attempt']) && typeof x['runId'] === 'string' && typeof x['fingerprint'] === 'string'
+  );
+}
+
 export function cudaVisibleDevices(g: GpuSpec): string | undefined {
   if (g === 'all') return undefined;
   if (g === 'none') return '';
@@ -149,12 +157,13 @@ export class LocalBackend implements Backend {
       .filter((f) => f.startsWith(prefix) && f.endsWith('.pid.json'))
       .map((f) => {
         try {
-          return JSON.parse(readFileSync(join(dir, f), 'utf8')) as JobRecord;
+          return JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown;
         } catch {
           return undefined;
         }
       })
-      .filter((r): r is JobRecord => r !== undefined && r.runId === runId)
+      // a record without a start time (or naming pid <= 1) cannot be told from an unrelated process: never trusted
+      .filter((r): r is JobRecord => isTrustedRecord(r) && r.runId === runId)
       .sort((a, b) => b.attempt - a.attempt);
     const r = recs[0];
     if (!r) return undefined;
@@ -186,6 +195,7 @@ export class LocalBackend implements Backend {
 
   async stop(handle: JobHandleRecord, graceSeconds: number): Promise<void> {
     const pid = handle.pid ?? Number(handle.id);
+    // only a process whose pid and start time both match our record is ever signalled
     if (!sameProcessAlive(pid, handle.startTime)) return;
     try {
       process.kill(-pid, 'SIGTERM');

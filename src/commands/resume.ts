@@ -1,11 +1,12 @@
-import { resolve } from 'node:path';
+import { checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import { readState } from '../state/store.js';
 import { FluxError } from '../util/errors.js';
 import { roundCommand, type RoundOptions } from './round.js';
 
 /** `round` again with the pipeline and rounds recorded in the run dir. */
 export async function resumeCommand(o: RoundOptions): Promise<number> {
-  const runDir = resolve(o.runDir ?? 'runs/reasonflux-v2');
+  const runDir = runDirOption(o.runDir, 'runs/reasonflux-v2');
+  checkRunDirPath(runDir);
   const r = readState(runDir);
   if (!r.ok) throw r.error;
   const s = r.value;

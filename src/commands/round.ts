@@ -7,9 +7,12 @@ import { createBackend } from '../backends/select.js';
 import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import type { Plan } from '../pipeline/plan-types.js';
 import { decideActions, describeAction, type PlannedAction, type Selection } from '../state/actions.js';
-import { fingerprintPlan } from '../state/fingerprint.js';
+import { fingerprintPlan, type Fingerprint } from '../state/fingerprint.js';
 import { RunLock } from '../state/lock.js';
-import { readState, RunStore } from '../state/store.js';
+import { assertInsideRunDir, checkRunDirPath, runDirOption } from '../state/run-dir.js';
+import type { RunState } from '../state/state.js';
+import { hasRun, outputDirOfKey, readState, rebuildState, RunStore } from '../state/store.js';
+import { redact, redactDeep, useSecrets } from '../util/redact.js';
 import { now, type RunEvent } from '../run/events.js';
 import { Scheduler } from '../run/scheduler.js';
 import { chooseRenderer, type Renderer } from '../ui/renderer.js';
@@ -47,11 +50,13 @@ function invokingUser(): string | undefined {
 }
 
 export async function roundCommand(o: RoundOptions): Promise<number> {
+  if (o.runDir !== undefined) runDirOption(o.runDir, '');
   const file = pipelinePath(o.pipeline);
   const p = loadOrThrow(file);
   const rounds = parseRounds(o.n);
   const backendName = parseBackend(o.backend) ?? p.spec.backend;
-  const runDir = o.runDir ?? defaultRunDir(p);
+  const runDir = o.runDir !== undefined ? runDirOption(o.runDir, '') : defaultRunDir(p);
+  checkRunDirPath(runDir);
   const gpus = parseGpus(o.gpus);
   const { plan, warnings } = planOrThrow(p, {
     rounds,
@@ -63,10 +68,15 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     ...(o.image !== undefined ? { image: o.image } : {}),
     ...(o.hfCache !== undefined ? { hfCache: o.hfCache } : {}),
   });
-  for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+  useSecrets(p.spec.docker.pass_env, plan.stages.map((s) => s.env));
+  for (const w of warnings) process.stderr.write(`${redact(formatDiagnostic(w))}\n`);
+  // every output dir must stay inside the run dir, symlinks resolved, before anything reads or moves it
+  for (const s of plan.stages) assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
   const stateRes = readState(plan.runDir);
   if (!stateRes.ok) throw stateRes.error;
-  const state = stateRes.value;
+  const recovered = stateRes.value === undefined ? recoverFromEvents(plan) : undefined;
+  if (recovered && o.dryRun) process.stderr.write(`note: ${recovered.note}\n`);
+  const state = stateRes.value ?? recovered?.state;
   const runId = state?.runId ?? randomUUID();
   const fps = fingerprintPlan(plan, { hashData: o.hashData ?? false });
   const selection: Selection = { restart: o.restartStage ?? [], only: o.only ?? [], ...(o.from !== undefined ? { from: o.from } : {}) };
@@ -106,7 +116,8 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     const { PlainRenderer, JsonRenderer } = await import('../ui/plain.js');
     renderer = kind === 'json' ? new JsonRenderer() : new PlainRenderer(undefined, kind === 'quiet');
   }
-  const emit = (e: RunEvent) => {
+  const emit = (event: RunEvent) => {
+    const e = redactDeep(event);
     store.record(e);
     if (e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
     renderer.handle(e);
@@ -128,10 +139,19 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   process.on('SIGTERM', onSigint);
   const t0 = Date.now();
   try {
-    if (lock.value.takenOver) emit({ type: 'lock-takeover', ts: now(), previous: { ...lock.value.takenOver } });
+    const took = lock.value.takenOver;
+    if (took) {
+      // recorded in the event log; shown once, as a warning
+      const ev: RunEvent = redactDeep({ type: 'lock-takeover', ts: now(), previous: { ...(took.owner ?? {}), why: took.why } });
+      store.record(ev);
+      logger.warn(ev, ev.type);
+      emit({ type: 'warning', ts: now(), message: `took over the lock of ${plan.runDir}: ${took.why}` });
+    }
+    if (recovered) emit({ type: 'warning', ts: now(), message: recovered.note });
     emit({ type: 'run-started', ts: now(), runId, pipeline: file, pipelineName: p.spec.name, rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
     const live = await findLiveJobs(backend, runId, plan, false);
     const actions = decideActions(plan, fps, store.state, live, selection);
+    upgradeFingerprints(store.state, fps, actions);
     // an exited job whose outcome is already recorded (the CLI died before removing it) is just clutter
     for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
     for (const a of actions) {
@@ -191,6 +211,35 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   }
 }
 
+/** state.json is gone but the event log is not: rebuild from it, keeping "done" only where the outputs still match. */
+function recoverFromEvents(plan: Plan): { state: RunState; note: string } | undefined {
+  if (!hasRun(plan.runDir)) return undefined;
+  const dirs = new Map(plan.stages.map((s) => [s.key, s.outputDir]));
+  const fallback = outputDirOfKey(plan.runDir);
+  const { state, report } = rebuildState(plan.runDir, (k) => dirs.get(k) ?? fallback(k));
+  const dropped = report.droppedDone.map((d) => `${d.key} (${d.why})`);
+  return {
+    state,
+    note:
+      `${join(plan.runDir, 'state.json')} was missing; rebuilt from ${report.events} events in events.jsonl` +
+      `${report.badLines.length > 0 ? ` (${report.badLines.length} unreadable line(s) skipped)` : ''}; finished and intact: ${report.keptDone.join(', ') || 'none'}` +
+      `${dropped.length > 0 ? `; no longer counted as finished: ${dropped.join(', ')}` : ''}`,
+  };
+}
+
+/** Stages skipped as unchanged under an older fingerprint format get today's fingerprint, so state.json keeps no clear env values. */
+function upgradeFingerprints(state: RunState, fps: Map<string, Fingerprint>, actions: PlannedAction[]): void {
+  for (const a of actions) {
+    const st = state.stages[a.key];
+    const fp = fps.get(a.key);
+    if (!a.upgradeFingerprint || !st?.done || !fp) continue;
+    st.done.fingerprint = fp.hash;
+    st.done.fields = fp.fields;
+    st.fingerprint = fp.hash;
+    st.fields = fp.fields;
+  }
+}
+
 async function findLiveJobs(backend: Backend, runId: string, plan: Plan, tolerant: boolean): Promise<Map<string, LiveJob>> {
   const live = new Map<string, LiveJob>();
   for (const s of plan.stages) {
@@ -206,6 +255,7 @@ async function findLiveJobs(backend: Backend, runId: string, plan: Plan, toleran
 }
 
 function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, warnings: string[]): void {
+  const write = (t: string) => process.stdout.write(redact(t));
   const byKey = new Map(actions.map((a) => [a.key, a]));
   if (json) {
     const out = {
@@ -243,19 +293,19 @@ function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, warnings
       }),
       warnings,
     };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    write(`${JSON.stringify(redactDeep(out), null, 2)}\n`);
     return;
   }
-  process.stdout.write(`plan: ${plan.pipelineName}, rounds 1..${plan.rounds}, backend ${plan.backend}, image ${plan.image}\nrun dir: ${plan.runDir}\n`);
-  for (const m of plan.mounts) process.stdout.write(`  mount ${m.host} -> ${m.container} (${m.mode}, ${m.what})\n`);
+  write(`plan: ${plan.pipelineName}, rounds 1..${plan.rounds}, backend ${plan.backend}, image ${plan.image}\nrun dir: ${plan.runDir}\n`);
+  for (const m of plan.mounts) write(`  mount ${m.host} -> ${m.container} (${m.mode}, ${m.what})\n`);
   for (const s of plan.stages) {
     const a = byKey.get(s.key) as PlannedAction;
     const model = s.kind === 'train' ? (s.model?.kind === 'stage' ? `${s.model.key} (${s.trainerModel})` : s.trainerModel) : '-';
     const data = s.datasets.map((d) => `${d.name}=${d.hostPath}`).join(', ') || '-';
-    process.stdout.write(
+    write(
       `${s.key.padEnd(24)} ${describeAction(a).padEnd(22)} ${a.reason}\n    ${s.kind === 'train' ? s.stage : 'command'}  model: ${model}\n    data: ${data}\n    out: ${s.outputDir}${s.trainerOutputDir !== s.outputDir ? ` (trainer sees ${s.trainerOutputDir})` : ''}\n`,
     );
   }
   const n = (k: string) => actions.filter((a) => a.action === k).length;
-  process.stdout.write(`${actions.length} stage instances: ${n('run')} run, ${n('rerun')} rerun, ${n('resume')} resume, ${n('reattach')} re-attach, ${n('skip')} skip, ${n('blocked')} blocked\n`);
+  write(`${actions.length} stage instances: ${n('run')} run, ${n('rerun')} rerun, ${n('resume')} resume, ${n('reattach')} re-attach, ${n('skip')} skip, ${n('blocked')} blocked\n`);
 }

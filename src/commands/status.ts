@@ -1,7 +1,7 @@
-import { resolve } from 'node:path';
 import { readOwner, LOCK_FILE } from '../state/lock.js';
+import { checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import type { RunState, StageState } from '../state/state.js';
-import { readState } from '../state/store.js';
+import { hasRun, outputDirOfKey, readState, rebuildState } from '../state/store.js';
 import { formatDuration } from '../ui/format.js';
 import { FluxError } from '../util/errors.js';
 import { EXIT } from './context.js';
@@ -71,11 +71,19 @@ function order(st: StageState): number {
 }
 
 export async function statusCommand(o: StatusOptions): Promise<number> {
-  const runDir = resolve(o.runDir ?? 'runs/reasonflux-v2');
+  const runDir = runDirOption(o.runDir, 'runs/reasonflux-v2');
+  checkRunDirPath(runDir);
   const r = readState(runDir);
   if (!r.ok) throw r.error;
-  if (!r.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
-  const s = r.value;
+  let state = r.value;
+  if (!state && hasRun(runDir)) {
+    // state.json lost, event log kept: show what the events and the intact outputs prove (nothing is written)
+    const { state: rebuilt, report } = rebuildState(runDir, outputDirOfKey(runDir));
+    process.stderr.write(`note: ${join(runDir, 'state.json')} is missing; shown as rebuilt from ${report.events} events. \`flux-train repair --run-dir ${runDir}\` writes it back (the next \`round\` does too)\n`);
+    state = rebuilt;
+  }
+  if (!state) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
+  const s = state;
   const rows = stageRows(s);
   const ettr = effectiveTrainingTimeRatio(s);
   const owner = readOwner(join(runDir, LOCK_FILE));

@@ -11,6 +11,8 @@ import { stageFileName } from '../pipeline/plan.js';
 import type { PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
+import { assertInsideRunDir } from '../state/run-dir.js';
+import { highestAttemptOnDisk } from '../state/store.js';
 import { causeInfo, classify, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent } from './events.js';
 import { unreachable } from '../util/unreachable.js';
@@ -124,7 +126,9 @@ export class Scheduler {
     if (a.action === 'rerun' || a.action === 'run') this.#moveAside(s, a.action === 'rerun' ? 'rerun' : 'earlier attempt left no usable checkpoint');
     if (a.action === 'resume') this.#quarantineBroken(s);
     this.#o.onCurrent?.(s.key);
-    const prevAttempts = st.stages[s.key]?.attempts.length ?? 0;
+    // attempts continue from the highest one recorded or found on disk: a lost state.json must not
+    // make a new attempt read an old attempt's files (an old .exit holding 0 above all)
+    const prevAttempts = Math.max(0, ...(st.stages[s.key]?.attempts.map((x) => x.n) ?? []), highestAttemptOnDisk(this.#o.plan.runDir, s.key));
     let attempt = a.action === 'reattach' ? (a.live?.attempt ?? prevAttempts) : prevAttempts + 1;
     let reattach = a.action === 'reattach' ? a.live : undefined;
     let previousCause: { cause: Cause; step: number | undefined } | undefined;
@@ -191,6 +195,7 @@ export class Scheduler {
       const resumeFrom = s.kind === 'train' ? listCheckpoints(s.outputDir).find((c) => c.valid)?.step : undefined;
       crashPoint('before-starting');
       emit({ type: 'stage-starting', ts: now(), key: s.key, attempt, fingerprint: fp.hash, fields: fp.fields, ...(resumeFrom !== undefined ? { resumeFrom } : {}) });
+      assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
       if (s.kind === 'train') writeStageConfig(plan, s, this.#o.keySet);
       mkdirSync(s.outputDir, { recursive: true });
       crashPoint('after-config');
@@ -307,9 +312,12 @@ export class Scheduler {
 
   /** Old outputs are never deleted: they go to trash/ with a timestamp. */
   #moveAside(s: PlanStage, reason: string): void {
+    const runDir = this.#o.plan.runDir;
+    assertInsideRunDir(runDir, s.outputDir, `the output dir of ${s.key}`);
     if (!existsSync(s.outputDir) || readdirSync(s.outputDir).length === 0) return;
-    const to = join(this.#o.plan.runDir, 'trash', `${stageFileName(s.key)}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    mkdirSync(join(this.#o.plan.runDir, 'trash'), { recursive: true });
+    const to = join(runDir, 'trash', `${stageFileName(s.key)}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    assertInsideRunDir(runDir, to, 'the trash folder');
+    mkdirSync(join(runDir, 'trash'), { recursive: true });
     renameSync(s.outputDir, to);
     this.#o.emit({ type: 'stage-moved-aside', ts: now(), key: s.key, from: s.outputDir, to, reason });
   }
@@ -317,13 +325,16 @@ export class Scheduler {
   /** Checkpoints newer than the newest valid one (a crash mid-save) would be picked by LLaMA-Factory: move them out. */
   #quarantineBroken(s: PlanStage): void {
     if (s.kind !== 'train') return;
+    assertInsideRunDir(this.#o.plan.runDir, s.outputDir, `the output dir of ${s.key}`);
     const cps = listCheckpoints(s.outputDir);
     const valid = cps.find((c) => c.valid);
     for (const c of cps) {
       if (c.valid || (valid && c.step < valid.step)) continue;
       const dir = join(this.#o.plan.runDir, 'quarantine', stageFileName(s.key));
-      mkdirSync(dir, { recursive: true });
       const to = join(dir, `checkpoint-${c.step}.${Date.now()}`);
+      assertInsideRunDir(this.#o.plan.runDir, c.path, 'the checkpoint');
+      assertInsideRunDir(this.#o.plan.runDir, to, 'the quarantine folder');
+      mkdirSync(dir, { recursive: true });
       renameSync(c.path, to);
       this.#o.emit({ type: 'checkpoint-quarantined', ts: now(), key: s.key, path: c.path, to, why: c.problem ?? 'invalid' });
     }

@@ -3,7 +3,7 @@ import type { LiveJob } from '../backends/backend.js';
 import { listCheckpoints, manifestDrift } from '../llamafactory/outputs.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { StageAction } from '../run/events.js';
-import { changedFields, RESUME_CRITICAL, type Fingerprint } from './fingerprint.js';
+import { changedFields, legacyHash, RESUME_CRITICAL, type Fingerprint } from './fingerprint.js';
 import type { RunState } from './state.js';
 
 /** What `round` will do with one stage instance, and why (shown by --dry-run, human and JSON). */
@@ -17,6 +17,8 @@ export interface PlannedAction {
   changed?: string[];
   /** reattach: the job found running (or exited unwatched) */
   live?: LiveJob;
+  /** skip: finished under an older fingerprint format that means the same; record today's */
+  upgradeFingerprint?: true;
 }
 
 export interface Selection {
@@ -55,12 +57,13 @@ export function decideActions(
     for (const k of downstreamOf(plan, roots)) if (!forced.has(k)) forced.set(k, `--from ${sel.from}`);
   }
   const changing = new Set<string>();
+  const renamed = new Map<string, string>();
   const out: PlannedAction[] = [];
   for (const s of plan.stages) {
     const fp = fps.get(s.key) as Fingerprint;
     const st = state?.stages[s.key];
     const job = live.get(s.key);
-    const decided = decideOne(s, fp, st, job, forced.get(s.key), changing);
+    const decided = decideOne(s, fp, st, job, forced.get(s.key), changing, renamed);
     if (sel.only.length > 0 && !sel.only.some((o) => matches(s, o)) && decided.action !== 'skip' && decided.action !== 'reattach') {
       out.push({ key: s.key, action: 'skip', reason: `not selected by --only ${sel.only.join(',')}${st?.done ? '' : ' (not finished)'}` });
       continue;
@@ -78,6 +81,7 @@ function decideOne(
   job: LiveJob | undefined,
   forced: string | undefined,
   changing: Set<string>,
+  renamed: Map<string, string>,
 ): PlannedAction {
   const key = s.key;
   if (job?.running) {
@@ -99,13 +103,15 @@ function decideOne(
   const upstream = s.dependsOn.filter((d) => changing.has(d));
   if (st?.done) {
     if (upstream.length > 0) return { key, action: 'rerun', reason: `input ${upstream.join(', ')} runs again, so this stage is stale` };
-    if (st.done.fingerprint !== fp.hash) {
+    const legacy = st.done.fingerprint !== fp.hash && legacyHash(st.done.fields, renamed) === fp.hash;
+    if (legacy) renamed.set(st.done.fingerprint, fp.hash);
+    if (st.done.fingerprint !== fp.hash && !legacy) {
       const changed = changedFields(st.done.fields, fp.fields);
       return { key, action: 'rerun', reason: `changed since it finished: ${changed.join(', ')}`, changed };
     }
     const drift = manifestDrift(s.outputDir, st.done.manifest);
     if (drift.length > 0) return { key, action: 'rerun', reason: `its outputs changed since it finished: ${drift.slice(0, 3).join('; ')}` };
-    return { key, action: 'skip', reason: `finished ${st.done.finishedAt}, unchanged` };
+    return { key, action: 'skip', reason: `finished ${st.done.finishedAt}, unchanged`, ...(legacy ? { upgradeFingerprint: true as const } : {}) };
   }
   if (s.kind === 'train') {
     const cps = listCheckpoints(s.outputDir);

@@ -66,9 +66,34 @@ function fingerprintStage(plan: Plan, s: PlanStage, done: Map<string, Fingerprin
     f['command'] = short(s.command);
     f['outputs'] = short(s.expectedOutputs);
   }
-  for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && k !== 'HF_HOME') f[`env.${k}`] = short(v);
-  const hash = h(JSON.stringify(Object.entries(f).sort(([a], [b]) => (a < b ? -1 : 1))));
-  return { hash, fields: f };
+  // env values may be secrets: the fingerprint (stored in state.json and events.jsonl) keeps only their hash
+  for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && k !== 'HF_HOME') f[`env.${k}`] = `sha:${h(JSON.stringify(v))}`;
+  return { hash: hashFields(f), fields: f };
+}
+
+export function hashFields(f: Record<string, string>): string {
+  return h(JSON.stringify(Object.entries(f).sort(([a], [b]) => (a < b ? -1 : 1))));
+}
+
+/**
+ * The hash a fingerprint written before env values were hashed has in today's format: clear env
+ * values hashed the way they are now, upstream hashes renamed where those stages were upgraded the
+ * same way. Equal to today's hash means nothing changed, so an existing run does not rerun for
+ * the new format.
+ */
+export function legacyHash(fields: Record<string, string>, renamed: ReadonlyMap<string, string>): string | undefined {
+  let touched = false;
+  const f: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (k.startsWith('env.') && !v.startsWith('sha:')) {
+      f[k] = `sha:${h(v)}`;
+      touched = true;
+    } else if (k.startsWith('dep.') && renamed.has(v)) {
+      f[k] = renamed.get(v) as string;
+      touched = true;
+    } else f[k] = v;
+  }
+  return touched ? hashFields(f) : undefined;
 }
 
 /** path + size + mtime of a file, or of every file in a folder; content hash on request. */

@@ -1,9 +1,12 @@
-import { mkdirSync, openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
-import { procStartTime, sameProcessAlive } from '../util/proc.js';
+import { pidAlive, procStartTime, sameProcessAlive } from '../util/proc.js';
+import { unreachable } from '../util/unreachable.js';
+import { ensureDir } from './run-dir.js';
+import { firstIssue, lockOwnerSchema } from './schema.js';
 import { err, ok, type Result } from '../util/result.js';
 
 export const LOCK_FILE = 'lock.json';
@@ -36,7 +39,7 @@ export class RunLock {
   private constructor(
     readonly path: string,
     owner: LockOwner,
-    readonly takenOver: LockOwner | undefined,
+    readonly takenOver: LockTakeover | undefined,
     heartbeatMs: number,
   ) {
     this.#owner = owner;
@@ -46,12 +49,16 @@ export class RunLock {
 
   static acquire(runDir: string, command: string, opts: LockOptions = {}): Result<RunLock, FluxError> {
     const path = join(runDir, LOCK_FILE);
-    mkdirSync(runDir, { recursive: true });
-    const staleMs = opts.staleMs ?? 60_000;
+    try {
+      ensureDir(runDir);
+    } catch (e) {
+      return err(e as FluxError);
+    }
+    const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
     const ts = new Date().toISOString();
     const st = procStartTime(process.pid);
     const owner: LockOwner = { pid: process.pid, host: hostname(), ...(st !== undefined ? { startTime: st } : {}), startedAt: ts, heartbeat: ts, command };
-    let takenOver: LockOwner | undefined;
+    let takenOver: LockTakeover | undefined;
     for (let tries = 0; tries < 5; tries++) {
       try {
         const fd = openSync(path, 'wx', 0o644);
@@ -61,41 +68,30 @@ export class RunLock {
         return ok(new RunLock(path, owner, takenOver, opts.heartbeatMs ?? 5_000));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          return err(new FluxError('lock-io', `cannot create the lock ${path}: ${(e as Error).message}`, 'check that the run dir is writable', 2, { cause: e }));
+          const code = (e as NodeJS.ErrnoException).code;
+          return err(
+            new FluxError(
+              'lock-io',
+              `cannot create the lock ${path}: ${(e as Error).message}`,
+              code === 'EROFS' ? 'the run dir is on a read-only file system: pass a --run-dir on a writable disk' : 'check that the run dir is writable, or pass another --run-dir',
+              2,
+              { cause: e },
+            ),
+          );
         }
       }
-      const prev = readOwner(path);
-      if (prev === undefined) {
-        // removed between our calls, or left half-written by a crash right after creating it
-        if (fileAgeMs(path) > 5_000) {
-          try {
-            renameSync(path, `${path}.stale-${Date.now()}`);
-          } catch {
-            // someone else moved it
-          }
-        }
-        continue;
-      }
-      const stale = isStale(prev, staleMs);
-      if (!stale) {
-        const age = Math.round((Date.now() - Date.parse(prev.heartbeat)) / 1000);
-        return err(
-          new FluxError(
-            'locked',
-            `run dir ${runDir} is in use by flux-train pid ${prev.pid} on ${prev.host} (started ${prev.startedAt}, \`${prev.command}\`${prev.current ? `, now running ${prev.current}` : ''}, heartbeat ${age}s ago)`,
-            `wait for it to finish or stop it (Ctrl-C in its terminal, or kill ${prev.pid}); \`flux-train status --run-dir ${runDir}\` shows its progress. A lock whose owner died is taken over automatically`,
-            3,
-          ),
-        );
-      }
+      const verdict = judgeLock(path, staleMs);
+      if (verdict.kind === 'free') continue;
+      if (verdict.kind === 'being-written') continue;
+      if (verdict.kind === 'held') return err(lockedError(runDir, verdict.owner, verdict.why));
       try {
         renameSync(path, `${path}.stale-${Date.now()}`);
-        takenOver = prev;
+        takenOver = { why: verdict.why, ...(verdict.owner ? { owner: verdict.owner } : {}) };
       } catch {
         // another process took it over first; loop and look again
       }
     }
-    return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again'));
+    return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again', 3));
   }
 
   update(current: string | undefined): void {
@@ -128,17 +124,95 @@ export class RunLock {
   }
 }
 
-export function readOwner(path: string): LockOwner | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
-  } catch {
-    return undefined;
-  }
+export const DEFAULT_STALE_MS = 60_000;
+
+/** A lock that was taken over: why its owner counted as gone, and who it was (when the file said). */
+export interface LockTakeover {
+  why: string;
+  owner?: LockOwner;
 }
 
-function isStale(o: LockOwner, staleMs: number): boolean {
-  if (o.host === hostname()) return !sameProcessAlive(o.pid, o.startTime);
-  return Date.now() - Date.parse(o.heartbeat) > staleMs;
+/** The lock owner, when the file holds a valid one (schema-checked: `null`, `{}`, `42` or pid <= 1 are not owners). */
+export function readOwner(path: string): LockOwner | undefined {
+  const r = readLockFile(path);
+  return r.kind === 'owner' ? r.owner : undefined;
+}
+
+type LockFile = { kind: 'missing' } | { kind: 'empty'; ageMs: number } | { kind: 'invalid'; why: string } | { kind: 'owner'; owner: LockOwner };
+
+function readLockFile(path: string): LockFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    return { kind: 'invalid', why: `unreadable (${(e as Error).message})` };
+  }
+  if (text.trim() === '') return { kind: 'empty', ageMs: fileAgeMs(path) };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', why: 'not JSON' };
+  }
+  const parsed = lockOwnerSchema.safeParse(raw);
+  if (!parsed.success) return { kind: 'invalid', why: `not a lock owner record: ${firstIssue(parsed.error)}` };
+  const o = parsed.data;
+  return { kind: 'owner', owner: { pid: o.pid, host: o.host, ...(o.startTime !== undefined ? { startTime: o.startTime } : {}), startedAt: o.startedAt, heartbeat: o.heartbeat, command: o.command, ...(o.current !== undefined ? { current: o.current } : {}) } };
+}
+
+export type LockVerdict =
+  | { kind: 'free' }
+  /** an empty file younger than a few seconds: another flux-train is creating it right now */
+  | { kind: 'being-written' }
+  | { kind: 'gone'; why: string; owner?: LockOwner }
+  | { kind: 'held'; owner: LockOwner; why: string; aliveHere: boolean };
+
+/**
+ * The one lock rule (README "Run dir lock"): a lock is taken over when it is unreadable or not an
+ * owner record, when its owner is provably dead (this host: no process with its pid and start
+ * time; a record without a start time proves nothing and is not trusted), or when its heartbeat
+ * is stale past the timeout or not a time at all (another host). Otherwise it is held.
+ */
+export function judgeLock(path: string, staleMs = DEFAULT_STALE_MS): LockVerdict {
+  const f = readLockFile(path);
+  switch (f.kind) {
+    case 'missing':
+      return { kind: 'free' };
+    case 'empty':
+      return f.ageMs > 5_000 ? { kind: 'gone', why: 'the lock file is empty (a crash while it was created)' } : { kind: 'being-written' };
+    case 'invalid':
+      return { kind: 'gone', why: `the lock file is ${f.why}` };
+    case 'owner':
+      break;
+    default:
+      unreachable(f, 'lock file');
+  }
+  const o = f.owner;
+  const beat = Date.parse(o.heartbeat);
+  const age = Date.now() - beat;
+  if (o.host === hostname()) {
+    const canCheck = procStartTime(process.pid) !== undefined;
+    if (canCheck && o.startTime === undefined) return { kind: 'gone', why: `its record of pid ${o.pid} has no process start time, so it cannot be told from an unrelated process`, owner: o };
+    if (canCheck ? !sameProcessAlive(o.pid, o.startTime) : !pidAlive(o.pid)) return { kind: 'gone', why: `its owner, pid ${o.pid} on this host, is no longer running`, owner: o };
+    if (!canCheck && !(age <= staleMs)) return { kind: 'gone', why: `its heartbeat is stale (${o.heartbeat})`, owner: o };
+    return { kind: 'held', owner: o, why: `heartbeat ${Math.round(age / 1000)}s ago`, aliveHere: true };
+  }
+  if (!Number.isFinite(beat)) return { kind: 'gone', why: `its heartbeat "${o.heartbeat}" is not a time`, owner: o };
+  if (age < -staleMs) return { kind: 'gone', why: `its heartbeat ${o.heartbeat} is in the future`, owner: o };
+  if (age > staleMs) return { kind: 'gone', why: `no heartbeat from ${o.host} for ${Math.round(age / 1000)}s (timeout ${Math.round(staleMs / 1000)}s)`, owner: o };
+  return { kind: 'held', owner: o, why: `heartbeat ${Math.max(0, Math.round(age / 1000))}s ago`, aliveHere: false };
+}
+
+function lockedError(runDir: string, o: LockOwner, why: string): FluxError {
+  const here = o.host === hostname();
+  const stop = here ? `stop it (Ctrl-C in its terminal, or kill ${o.pid})` : `stop it on ${o.host}`;
+  return new FluxError(
+    'locked',
+    `run dir ${runDir} is in use by flux-train pid ${o.pid} on ${o.host} (started ${o.startedAt}, \`${o.command}\`${o.current ? `, now running ${o.current}` : ''}, ${why})`,
+    `wait for it to finish or ${stop}; \`flux-train status --run-dir ${runDir}\` shows its progress. If you know it is gone, \`flux-train unlock --run-dir ${runDir}\` removes the lock (\`--force\` when its owner still looks alive)`,
+    3,
+  );
 }
 
 function fileAgeMs(path: string): number {

@@ -1,8 +1,11 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyState, reduce, STATE_SCHEMA_VERSION, type RunState } from './state.js';
 import { isTransition, type RunEvent } from '../run/events.js';
 import { manifestDrift } from '../llamafactory/outputs.js';
+import { stageFileName } from '../pipeline/plan.js';
+import { redactDeep } from '../util/redact.js';
+import { firstIssue, runEventSchema, runStateSchema } from './schema.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
@@ -10,7 +13,10 @@ import { err, ok, type Result } from '../util/result.js';
 export const STATE_FILE = 'state.json';
 export const EVENTS_FILE = 'events.jsonl';
 
-/** Reads the state file; a corrupt one is an error value that names the way out, never a crash. */
+const repairFix = (runDir: string, what: string): string =>
+  `run \`flux-train repair --run-dir ${runDir}\`: it rebuilds the state from the event log (${what}) and the output dirs, keeping the old file as ${STATE_FILE}.corrupt-<time>; finished stages stay finished where their outputs still match`;
+
+/** Reads the state file through its schema; a corrupt or misshapen one is an error value that names the way out, never a crash. */
 export function readState(runDir: string): Result<RunState | undefined, FluxError> {
   const path = join(runDir, STATE_FILE);
   if (!existsSync(path)) return ok(undefined);
@@ -20,26 +26,29 @@ export function readState(runDir: string): Result<RunState | undefined, FluxErro
   } catch (e) {
     return err(new FluxError('state-unreadable', `cannot read ${path}: ${(e as Error).message}`, 'check the permissions of the run dir', 2, { cause: e }));
   }
-  try {
-    const s = JSON.parse(text) as RunState;
-    if (typeof s !== 'object' || s === null || typeof s.stages !== 'object') throw new Error('not a flux-train state object');
-    if (s.schema > STATE_SCHEMA_VERSION) {
-      return err(new FluxError('state-newer', `${path} was written by a newer flux-train (state schema ${s.schema}, this one reads ${STATE_SCHEMA_VERSION})`, 'upgrade flux-train, or use a new --run-dir'));
-    }
-    s.sessions ??= [];
-    return ok(s);
-  } catch (e) {
-    const events = countLines(join(runDir, EVENTS_FILE));
-    return err(
+  const corrupt = (why: string, cause?: unknown) =>
+    err(
       new FluxError(
         'state-corrupt',
-        `the run state ${path} is corrupt or truncated (${(e as Error).message}); nothing was run or changed`,
-        `run \`flux-train repair --run-dir ${runDir}\`: it rebuilds the state from the event log (${events} events in ${EVENTS_FILE}) and the output dirs, keeping the corrupt file as ${STATE_FILE}.corrupt-<time>; finished stages stay finished only where their outputs still match`,
+        `the run state ${path} is corrupt or has the wrong shape (${why}); nothing was run or changed`,
+        repairFix(runDir, `${countLines(join(runDir, EVENTS_FILE))} events in ${EVENTS_FILE}`),
         2,
-        { cause: e },
+        cause === undefined ? {} : { cause },
       ),
     );
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return corrupt((e as Error).message, e);
   }
+  const version = typeof raw === 'object' && raw !== null ? (raw as { schema?: unknown }).schema : undefined;
+  if (typeof version === 'number' && version > STATE_SCHEMA_VERSION) {
+    return err(new FluxError('state-newer', `${path} was written by a newer flux-train (state schema ${version}, this one reads ${STATE_SCHEMA_VERSION})`, 'upgrade flux-train, or use a new --run-dir'));
+  }
+  const parsed = runStateSchema.safeParse(raw);
+  if (!parsed.success) return corrupt(`not a flux-train state: ${firstIssue(parsed.error)}`);
+  return ok(parsed.data as RunState);
 }
 
 function countLines(path: string): number {
@@ -50,38 +59,89 @@ function countLines(path: string): number {
   }
 }
 
-/** Parses events.jsonl, skipping a torn last line (a crash mid-append) and any garbage line. */
-export function readEvents(runDir: string): { events: RunEvent[]; bad: number } {
+export interface BadLine {
+  line: number;
+  why: string;
+}
+
+/** Parses events.jsonl through the event schema, skipping (and listing) a torn last line and any corrupt line. */
+export function readEvents(runDir: string): { events: RunEvent[]; bad: BadLine[] } {
   const path = join(runDir, EVENTS_FILE);
-  if (!existsSync(path)) return { events: [], bad: 0 };
-  const events: RunEvent[] = [];
-  let bad = 0;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      const e = JSON.parse(line) as RunEvent;
-      if (typeof e.type === 'string') events.push(e);
-      else bad++;
-    } catch {
-      bad++;
-    }
+  if (!existsSync(path)) return { events: [], bad: [] };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    return { events: [], bad: [{ line: 0, why: `cannot read ${path}: ${(e as Error).message}` }] };
   }
+  const events: RunEvent[] = [];
+  const bad: BadLine[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch (e) {
+      bad.push({ line: i + 1, why: `not JSON (${(e as Error).message})` });
+      return;
+    }
+    const r = runEventSchema.safeParse(raw);
+    if (r.success) events.push(r.data as RunEvent);
+    else bad.push({ line: i + 1, why: firstIssue(r.error) });
+  });
   return { events, bad };
+}
+
+/** The highest attempt number that left files in logs/, so a new attempt never reuses an old attempt's files (its .exit above all). */
+export function highestAttemptOnDisk(runDir: string, key: string): number {
+  const dir = join(runDir, 'logs');
+  const prefix = `${stageFileName(key)}.attempt`;
+  let max = 0;
+  try {
+    for (const f of readdirSync(dir)) {
+      if (!f.startsWith(prefix)) continue;
+      const m = /^([0-9]{1,9})\./.exec(f.slice(prefix.length));
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+  } catch {
+    // no logs yet
+  }
+  return max;
 }
 
 export interface RepairReport {
   events: number;
-  badLines: number;
+  badLines: BadLine[];
   keptDone: string[];
+  /** finished stages that only the previous state.json knew of, their outputs still intact */
+  keptFromState: string[];
   droppedDone: { key: string; why: string }[];
   movedCorrupt?: string;
 }
 
-/** Rebuilds state.json from events.jsonl, then keeps "done" only where the outputs still match. */
-export function repairState(runDir: string, outputDirOf: (key: string) => string): RepairReport {
+export const outputDirOfKey =
+  (runDir: string) =>
+  (key: string): string =>
+    join(runDir, 'outputs', ...key.split('/'));
+
+/**
+ * The state as the event log tells it, with "done" kept only where the outputs still match their
+ * manifest. A finished stage that a previous (readable) state knew of and the events lost stays
+ * finished when its outputs prove it: a repair never leaves fewer finished stages than the disk shows.
+ */
+export function rebuildState(runDir: string, outputDirOf: (key: string) => string, previous?: RunState): { state: RunState; report: RepairReport } {
   const { events, bad } = readEvents(runDir);
-  const state = events.reduce(reduce, emptyState());
-  const report: RepairReport = { events: events.length, badLines: bad, keptDone: [], droppedDone: [] };
+  const state = emptyState();
+  let applied = 0;
+  for (const e of events) {
+    try {
+      reduce(state, e);
+      applied++;
+    } catch (x) {
+      bad.push({ line: 0, why: `${e.type} for ${'key' in e ? e.key : 'the run'} could not be applied (${(x as Error).message})` });
+    }
+  }
+  const report: RepairReport = { events: applied, badLines: bad, keptDone: [], keptFromState: [], droppedDone: [] };
   for (const st of Object.values(state.stages)) {
     if (st.status === 'running') st.status = 'interrupted';
     if (!st.done) continue;
@@ -93,13 +153,38 @@ export function repairState(runDir: string, outputDirOf: (key: string) => string
       st.status = 'failed';
     }
   }
+  if (previous) {
+    for (const [k, st] of Object.entries(previous.stages)) {
+      if (!st.done || state.stages[k]?.done) continue;
+      if (manifestDrift(outputDirOf(k), st.done.manifest).length > 0) continue;
+      state.stages[k] = { ...st, status: 'done' };
+      report.keptFromState.push(k);
+      report.droppedDone = report.droppedDone.filter((d) => d.key !== k);
+    }
+    for (const f of ['runId', 'pipeline', 'pipelineName', 'rounds', 'backend', 'image', 'argv', 'createdAt'] as const) {
+      if (state[f] === undefined && previous[f] !== undefined) (state as unknown as Record<string, unknown>)[f] = previous[f];
+    }
+    if (state.sessions.length === 0) state.sessions = previous.sessions;
+  }
+  return { state, report };
+}
+
+/** Whether a run dir holds a run at all (a state file or an event log with at least one line). */
+export function hasRun(runDir: string): boolean {
+  return existsSync(join(runDir, STATE_FILE)) || countLines(join(runDir, EVENTS_FILE)) > 0;
+}
+
+/** Rebuilds state.json from events.jsonl (and a readable old state), keeping the old file aside. */
+export function repairState(runDir: string, outputDirOf: (key: string) => string): RepairReport {
+  const prev = readState(runDir);
+  const { state, report } = rebuildState(runDir, outputDirOf, prev.ok ? prev.value : undefined);
   const path = join(runDir, STATE_FILE);
   if (existsSync(path)) {
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     renameSync(path, aside);
     report.movedCorrupt = aside;
   }
-  writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(redactDeep(state), null, 2)}\n`);
   return report;
 }
 
@@ -127,7 +212,8 @@ export class RunStore {
     return this.#state;
   }
 
-  record(e: RunEvent): void {
+  record(event: RunEvent): void {
+    const e = redactDeep(event);
     reduce(this.#state, e);
     const transition = isTransition(e);
     let persist = transition;
@@ -147,7 +233,7 @@ export class RunStore {
 
   snapshot(): void {
     this.#lastSnapshot = Date.now();
-    writeFileAtomic(join(this.runDir, STATE_FILE), `${JSON.stringify(this.#state, null, 2)}\n`);
+    writeFileAtomic(join(this.runDir, STATE_FILE), `${JSON.stringify(redactDeep(this.#state), null, 2)}\n`);
   }
 
   close(): void {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 
 /** Whether a process with this pid exists on this host (EPERM still means it exists). */
 export function pidAlive(pid: number): boolean {
+  // kill(0|-1, 0) asks about a process group or every process, not one process
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -36,11 +38,13 @@ export function isZombie(pid: number): boolean {
   }
 }
 
-/** Alive and the same process (not a reused pid, not a zombie). */
+/**
+ * Alive and provably the same process: pid and start time both match flux-train's own record (not
+ * a reused pid, not a zombie). A record without a start time proves nothing and is never trusted,
+ * so nothing is ever signalled on its word; pid <= 1 is never one of ours.
+ */
 export function sameProcessAlive(pid: number, startTime: number | undefined): boolean {
+  if (!Number.isInteger(pid) || pid <= 1 || startTime === undefined) return false;
   if (!pidAlive(pid) || isZombie(pid)) return false;
-  if (startTime === undefined) return true;
-  const now = procStartTime(pid);
-  if (now === undefined) return true;
-  return now === startTime;
+  return procStartTime(pid) === startTime;
 }

@@ -39,7 +39,7 @@ describe('run lock', () => {
     writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid, host: hostname(), startedAt: new Date().toISOString(), heartbeat: new Date().toISOString(), command: 'flux-train round --n 3' }));
     const d = RunLock.acquire(dir, 'new owner');
     assert.ok(d.ok, d.ok ? '' : d.error.message);
-    assert.equal(d.value.takenOver?.pid, pid);
+    assert.equal(d.value.takenOver?.owner?.pid, pid);
     assert.equal(JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')).pid, process.pid);
     d.value.release();
   });
@@ -48,9 +48,9 @@ describe('run lock', () => {
     const dir = rig.path('r3');
     RunLock.acquire(dir, 'x').ok || assert.fail();
     const old = new Date(Date.now() - 120_000).toISOString();
-    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: 1, host: 'other-host', startedAt: old, heartbeat: new Date().toISOString(), command: 'c' }));
+    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: 4242, host: 'other-host', startedAt: old, heartbeat: new Date().toISOString(), command: 'c' }));
     assert.equal(RunLock.acquire(dir, 'y', { staleMs: 60_000 }).ok, false);
-    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: 1, host: 'other-host', startedAt: old, heartbeat: old, command: 'c' }));
+    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: 4242, host: 'other-host', startedAt: old, heartbeat: old, command: 'c' }));
     const e = RunLock.acquire(dir, 'y', { staleMs: 60_000 });
     assert.ok(e.ok);
     e.value.release();

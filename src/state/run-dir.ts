@@ -1,0 +1,89 @@
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { FluxError } from '../util/errors.js';
+
+/**
+ * The run dir holds everything a run owns. These checks turn what the file system says about it
+ * (a regular file in the way, a read-only mount, a symlink pointing elsewhere) into bad-input
+ * errors that name the path and the fix, instead of an exception from deep inside a command.
+ */
+
+/** `--run-dir` as given (or the default), resolved; an empty value would silently mean the current dir. */
+export function runDirOption(value: string | undefined, fallback: string): string {
+  if (value !== undefined && value.trim() === '') {
+    throw new FluxError('usage', '--run-dir is empty', 'pass a folder, e.g. --run-dir runs/reasonflux-v2 (leave the option out for the default)', 2);
+  }
+  return resolve(value ?? fallback);
+}
+
+/** Refuses a run dir that exists but is not a folder (reading never creates it). */
+export function checkRunDirPath(runDir: string): void {
+  let st;
+  try {
+    st = statSync(runDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw notAFolder(runDir, 'a part of its path is a regular file');
+    throw new FluxError('run-dir', `cannot use run dir ${runDir}: ${(e as Error).message}`, 'check the path and its permissions, or pass another --run-dir', 2, { cause: e });
+  }
+  if (!st.isDirectory()) throw notAFolder(runDir, 'it is a regular file');
+}
+
+const notAFolder = (runDir: string, why: string) =>
+  new FluxError('run-dir', `run dir ${runDir} is not a folder (${why})`, 'pass a folder with --run-dir (a new one is created), or move the file out of the way', 2);
+
+/** Creates a folder (the run dir or one inside it), reporting a file in the way, a read-only mount or a permission problem as bad input. */
+export function ensureDir(dir: string, what = 'run dir'): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw notAFolder(dir, 'it, or a part of its path, is a regular file');
+    const fix =
+      code === 'EROFS'
+        ? 'the file system is mounted read-only: pass a --run-dir on a writable disk'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `you may not create it: pass a --run-dir you can write to, or fix the permissions of ${dirname(dir)}`
+          : 'check the path and its permissions, or pass another --run-dir';
+    throw new FluxError('run-dir', `cannot create the ${what} ${dir}: ${(e as Error).message}`, fix, 2, { cause: e });
+  }
+}
+
+/** The real path of `p`, following symlinks on the part that exists; the rest is appended as written. */
+function realPathOf(p: string): string {
+  const abs = resolve(p);
+  let existing = abs;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return join(realpathSync(existing), ...rest.reverse());
+    } catch {
+      const parent = dirname(existing);
+      if (parent === existing) return abs;
+      rest.push(existing.slice(parent.length).replace(/^[/\\]+/, ''));
+      existing = parent;
+    }
+  }
+}
+
+/**
+ * Refuses a path that is, or resolves (through symlinks) to, somewhere outside the run dir: an
+ * output dir, a trash or quarantine destination. A symlinked outputs/r1/<id> would otherwise make
+ * flux-train move an outside folder in, or let the trainer write outside.
+ */
+export function assertInsideRunDir(runDir: string, path: string, what: string): void {
+  const root = realPathOf(runDir);
+  const lexical = relative(resolve(runDir), resolve(path));
+  const real = realPathOf(path);
+  const rel = relative(root, real);
+  const outside = (r: string) => r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r);
+  if (outside(lexical) || outside(rel)) {
+    throw new FluxError(
+      'outside-run-dir',
+      `${what} ${path} is outside the run dir ${runDir}${real !== resolve(path) ? ` (it resolves to ${real}, through a symlink)` : ''}; nothing was moved or written`,
+      `flux-train only writes inside its run dir: replace the symlink ${path} (or the one above it) by a real folder, or move the run dir`,
+      2,
+    );
+  }
+}

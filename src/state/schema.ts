@@ -1,0 +1,124 @@
+import { z } from 'zod';
+
+/**
+ * The shapes of what flux-train reads back from a run dir (state.json, events.jsonl, lock.json).
+ * Those files are edited, truncated and copied by people and tools: nothing is trusted until it
+ * passed these schemas, so a wrong shape is an error value naming the way out, never a crash.
+ */
+
+/** r<round>/<stage id>; refuses __proto__ and friends as keys by construction */
+export const STAGE_KEY = /^r[0-9]{1,9}\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const key = z.string().regex(STAGE_KEY, 'not a stage key such as r1/proposer_sft');
+const int = z.number().int();
+const count = z.number().int().nonnegative();
+const num = z.number();
+const fields = z.record(z.string(), z.string());
+
+export const manifestEntrySchema = z.object({ name: z.string(), size: count });
+
+export const jobHandleSchema = z.looseObject({
+  backend: z.string(),
+  id: z.string(),
+  name: z.string().optional(),
+  pid: int.optional(),
+  startTime: num.optional(),
+});
+
+const attemptSchema = z.looseObject({
+  n: int.min(1),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  handle: jobHandleSchema.optional(),
+  resumeFrom: count.optional(),
+  firstStep: count.optional(),
+  lastStep: count.optional(),
+  exitCode: num.nullable().optional(),
+  oomKilled: z.boolean().optional(),
+  cause: z.string().optional(),
+  message: z.string().optional(),
+  outcome: z.enum(['finished', 'failed', 'interrupted', 'detached']).optional(),
+  stepsLost: count.optional(),
+});
+
+const doneSchema = z.looseObject({
+  fingerprint: z.string(),
+  fields,
+  manifest: z.array(manifestEntrySchema),
+  finishedAt: z.string(),
+  finalLoss: num.optional(),
+  steps: count.optional(),
+  durationMs: num,
+});
+
+const stageSchema = z.looseObject({
+  key,
+  status: z.enum(['pending', 'running', 'done', 'failed', 'interrupted', 'blocked', 'skipped']),
+  fingerprint: z.string().optional(),
+  fields: fields.optional(),
+  attempts: z.array(attemptSchema),
+  done: doneSchema.optional(),
+  progress: z.looseObject({ step: count, total: count, loss: num.optional(), lr: num.optional(), updatedAt: z.string() }).optional(),
+  checkpoint: count.optional(),
+  lastCause: z.string().optional(),
+  lastMessage: z.string().optional(),
+  blockedReason: z.string().optional(),
+});
+
+export const runStateSchema = z.looseObject({
+  schema: int.min(1),
+  runId: z.string().optional(),
+  pipeline: z.string().optional(),
+  pipelineName: z.string().optional(),
+  rounds: int.min(1).optional(),
+  backend: z.string().optional(),
+  image: z.string().optional(),
+  argv: z.array(z.string()).optional(),
+  createdAt: z.string().optional(),
+  updatedAt: z.string().optional(),
+  sessions: z.array(
+    z.looseObject({ startedAt: z.string(), endedAt: z.string().optional(), pid: int, host: z.string(), ok: z.boolean().optional(), durationMs: num.optional() }),
+  ),
+  stages: z.record(key, stageSchema),
+});
+
+/** pid <= 1 is never a flux-train (0, -1 and 1 would signal a group, everything, or init) */
+export const lockOwnerSchema = z.object({
+  pid: int.min(2),
+  host: z.string().min(1),
+  startTime: num.optional(),
+  startedAt: z.string(),
+  heartbeat: z.string(),
+  command: z.string(),
+  current: z.string().optional(),
+});
+
+const ts = z.string();
+const attemptNo = int.min(1);
+export const runEventSchema = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('run-started'), ts, runId: z.string(), pipeline: z.string(), pipelineName: z.string(), rounds: int.min(1), backend: z.string(), image: z.string(), pid: int, host: z.string(), argv: z.array(z.string()) }),
+  z.looseObject({ type: z.literal('stage-planned'), ts, key, action: z.enum(['skip', 'run', 'rerun', 'resume', 'reattach', 'blocked']), reason: z.string() }),
+  z.looseObject({ type: z.literal('stage-skipped'), ts, key, reason: z.string() }),
+  z.looseObject({ type: z.literal('stage-starting'), ts, key, attempt: attemptNo, fingerprint: z.string(), fields, resumeFrom: count.optional() }),
+  z.looseObject({ type: z.literal('stage-started'), ts, key, attempt: attemptNo, handle: jobHandleSchema }),
+  z.looseObject({ type: z.literal('stage-reattached'), ts, key, attempt: attemptNo, handle: jobHandleSchema, running: z.boolean() }),
+  z.looseObject({ type: z.literal('stage-progress'), ts, key, step: count, total: count, loss: num.optional(), lr: num.optional() }),
+  z.looseObject({ type: z.literal('stage-checkpoint'), ts, key, step: count }),
+  z.looseObject({ type: z.literal('stage-finished'), ts, key, attempt: attemptNo, durationMs: num, finalLoss: num.optional(), steps: count.optional(), fingerprint: z.string(), fields, manifest: z.array(manifestEntrySchema) }),
+  z.looseObject({ type: z.literal('stage-failed'), ts, key, attempt: attemptNo, cause: z.string(), exitCode: num.nullable(), oomKilled: z.boolean(), shortMessage: z.string(), step: count.optional() }),
+  z.looseObject({ type: z.literal('stage-interrupted'), ts, key, attempt: attemptNo, detached: z.boolean() }),
+  z.looseObject({ type: z.literal('stage-retry'), ts, key }),
+  z.looseObject({ type: z.literal('stage-blocked'), ts, key, reason: z.string() }),
+  z.looseObject({ type: z.literal('stage-moved-aside'), ts, key }),
+  z.looseObject({ type: z.literal('checkpoint-quarantined'), ts, key }),
+  z.looseObject({ type: z.literal('lock-takeover'), ts }),
+  z.looseObject({ type: z.literal('warning'), ts, message: z.string() }),
+  z.looseObject({ type: z.literal('run-finished'), ts, ok: z.boolean(), exitCode: int, durationMs: num }),
+]);
+
+/** The first problem of a failed parse, as `at stages.r1/x.attempts: expected array, received null`. */
+export function firstIssue(e: z.ZodError): string {
+  const i = e.issues[0];
+  if (!i) return 'wrong shape';
+  const where = i.path.length > 0 ? i.path.map(String).join('.') : '(top level)';
+  return `at ${where}: ${i.message}`;
+}
