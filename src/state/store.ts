@@ -5,7 +5,7 @@ import { isTransition, type RunEvent } from '../run/events.js';
 import { manifestDrift } from '../llamafactory/outputs.js';
 import { stageFileName } from '../pipeline/plan.js';
 import { redactDeep } from '../util/redact.js';
-import { firstIssue, runEventSchema, runStateSchema } from './schema.js';
+import { firstIssue, runEventSchema, runStateSchema, STAGE_KEY } from './schema.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
@@ -48,6 +48,10 @@ export function readState(runDir: string): Result<RunState | undefined, FluxErro
   }
   const parsed = runStateSchema.safeParse(raw);
   if (!parsed.success) return corrupt(`not a flux-train state: ${firstIssue(parsed.error)}`);
+  // zod drops a "__proto__" key silently; a stage key that is not r<N>/<id> is a wrong shape too
+  const stages = (raw as { stages: object }).stages;
+  const odd = Object.keys(stages).find((k) => !STAGE_KEY.test(k));
+  if (odd !== undefined) return corrupt(`not a flux-train state: at stages: "${odd}" is not a stage key such as r1/proposer_sft`);
   return ok(parsed.data as RunState);
 }
 

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { RunLock } from '../../src/state/lock.js';
-import { Rig } from '../helpers/rig.js';
+import { readOwner, RunLock } from '../../src/state/lock.js';
+import { BIN, Rig } from '../helpers/rig.js';
 
 const rig = new Rig('lock');
 after(() => rig.cleanup());
@@ -55,4 +56,135 @@ describe('run lock', () => {
     assert.ok(e.ok);
     e.value.release();
   });
+
+  // issue 10: locks that never cleared (exit 3 on every retry)
+  for (const [name, text] of [
+    ['{}', '{}'],
+    ['42', '42'],
+    ['null', 'null'],
+    ['a half-written record', '{"pid": 12'],
+  ] as const) {
+    it(`takes over a lock file holding ${name}, with the reason`, () => {
+      const dir = rig.path(`bad-${name.replace(/\W/g, '')}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'lock.json'), text);
+      const r = RunLock.acquire(dir, 'new owner');
+      assert.ok(r.ok, r.ok ? '' : r.error.message);
+      assert.match(r.value.takenOver?.why ?? '', /lock file is/);
+      r.value.release();
+    });
+  }
+
+  for (const pid of [1, 0, -1]) {
+    it(`takes over a lock naming pid ${pid}, and never tells anyone to kill it`, () => {
+      const dir = rig.path(`pid${pid}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'lock.json'), JSON.stringify(owner({ pid, host: hostname() })));
+      const r = RunLock.acquire(dir, 'new owner');
+      assert.ok(r.ok, r.ok ? '' : r.error.message);
+      r.value.release();
+    });
+  }
+
+  it('takes over a lock naming a live unrelated process without a start time, and leaves that process alone', async () => {
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const dir = rig.path('bystander');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'lock.json'), JSON.stringify(owner({ pid: bystander.pid as number, host: hostname() })));
+      const r = RunLock.acquire(dir, 'new owner');
+      assert.ok(r.ok, r.ok ? '' : r.error.message);
+      assert.match(r.value.takenOver?.why ?? '', /no process start time/);
+      r.value.release();
+      assert.equal(bystander.exitCode, null, 'the bystander still runs');
+    } finally {
+      bystander.kill();
+    }
+  });
+
+  for (const [name, heartbeat] of [
+    ['in the year 2999', '2999-01-01T00:00:00.000Z'],
+    ['that is not a time', 'yesterday-ish'],
+  ] as const) {
+    it(`takes over a lock from another host whose heartbeat is ${name}`, () => {
+      const dir = rig.path(`hb-${name.replace(/\W/g, '')}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'lock.json'), JSON.stringify(owner({ pid: 4242, host: 'other-host', heartbeat })));
+      const r = RunLock.acquire(dir, 'new owner');
+      assert.ok(r.ok, r.ok ? '' : r.error.message);
+      assert.match(r.value.takenOver?.why ?? '', /heartbeat/);
+      r.value.release();
+    });
+  }
+
+  it('refuses a live owner with exit 3 and names flux-train unlock (never kill with pid <= 1)', () => {
+    const dir = rig.path('held');
+    const a = RunLock.acquire(dir, 'first');
+    assert.ok(a.ok);
+    const b = RunLock.acquire(dir, 'second');
+    assert.equal(b.ok, false);
+    if (!b.ok) {
+      assert.equal(b.error.exitCode, 3);
+      assert.match(b.error.message, /flux-train unlock --run-dir/);
+      assert.doesNotMatch(b.error.message, /kill -?[01]\b/);
+    }
+    a.value.release();
+    // a fresh lock from another host: held, and the fix names unlock rather than a local kill
+    writeFileSync(join(dir, 'lock.json'), JSON.stringify(owner({ pid: 4242, host: 'other-host' })));
+    const c = RunLock.acquire(dir, 'third');
+    assert.equal(c.ok, false);
+    if (!c.ok) {
+      assert.match(c.error.message, /flux-train unlock/);
+      assert.doesNotMatch(c.error.message, /kill/);
+    }
+  });
+
+  it('reads no owner out of a lock file that is not an owner record', () => {
+    const dir = rig.path('readowner');
+    mkdirSync(dir, { recursive: true });
+    for (const text of ['null', '{}', '42', '{"pid": -1, "host": "h", "startedAt": "", "heartbeat": "", "command": ""}']) {
+      writeFileSync(join(dir, 'lock.json'), text);
+      assert.equal(readOwner(join(dir, 'lock.json')), undefined, text);
+    }
+  });
 });
+
+describe('flux-train unlock', () => {
+  const cli = (args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, all: true });
+
+  it('says so when there is no lock', async () => {
+    const r = await cli(['unlock', '--run-dir', rig.path('u-free')]);
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.stdout, /is not locked/);
+  });
+
+  it('shows the owner and refuses while it is alive on this host, unless --force', async () => {
+    const dir = rig.path('u-held');
+    const lock = RunLock.acquire(dir, 'flux-train round --n 3');
+    assert.ok(lock.ok);
+    const r = await cli(['unlock', '--run-dir', dir]);
+    assert.equal(r.exitCode, 3, r.all);
+    assert.match(r.stderr, new RegExp(`pid ${process.pid} on ${hostname()}.*flux-train round --n 3.*alive on this host`));
+    assert.ok(existsSync(join(dir, 'lock.json')));
+    const f = await cli(['unlock', '--run-dir', dir, '--force']);
+    assert.equal(f.exitCode, 0, f.all);
+    assert.match(f.stdout, /removed the lock of flux-train pid/);
+    assert.equal(existsSync(join(dir, 'lock.json')), false);
+    assert.ok(readdirSync(dir).some((n) => n.startsWith('lock.json.removed-')), 'the lock is kept aside, not deleted');
+    lock.value.release();
+  });
+
+  it('removes a lock whose owner is gone without --force', async () => {
+    const dir = rig.path('u-gone');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'lock.json'), '42');
+    const r = await cli(['unlock', '--run-dir', dir]);
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.stdout, /owner is gone/);
+  });
+});
+
+function owner(o: { pid: number; host: string; heartbeat?: string }): Record<string, unknown> {
+  const ts = new Date().toISOString();
+  return { pid: o.pid, host: o.host, startedAt: ts, heartbeat: o.heartbeat ?? ts, command: 'flux-train round --n 3' };
+}

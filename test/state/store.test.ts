@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { readState, repairState, RunStore } from '../../src/state/store.js';
+import { highestAttemptOnDisk, readState, rebuildState, repairState, RunStore } from '../../src/state/store.js';
 import { now } from '../../src/run/events.js';
 import { Rig } from '../helpers/rig.js';
 
@@ -71,11 +71,97 @@ describe('state store', () => {
   it('tolerates a torn last line in the event log', () => {
     const dir = rig.path('torn-events');
     finishedRun(dir);
-    writeFileSync(join(dir, 'events.jsonl'), `${readdirSync(dir).includes('events.jsonl') ? readFileSync_(join(dir, "events.jsonl"), "utf8") : ''}{"type": "stage-sta`);
+    writeFileSync(join(dir, 'events.jsonl'), `${readdirSync(dir).includes('events.jsonl') ? readFileSync(join(dir, "events.jsonl"), "utf8") : ''}{"type": "stage-sta`);
     const rep = repairState(dir, (k) => join(dir, 'outputs', k));
     assert.equal(rep.badLines.length, 1);
     assert.deepEqual(rep.keptDone.sort(), ['r1/a', 'r1/b']);
   });
-});
 
-import { readFileSync as readFileSync_ } from 'node:fs';
+  // issue 10: a state.json that parses but has the wrong shape crashed status and round
+  const good = (): Record<string, unknown> => ({
+    schema: 1,
+    sessions: [],
+    stages: { 'r1/a': { key: 'r1/a', status: 'done', attempts: [{ n: 1, startedAt: 't' }], done: { fingerprint: 'f', fields: {}, manifest: [], finishedAt: 't', durationMs: 1 } } },
+  });
+  const shapes: [string, (s: Record<string, unknown>) => void][] = [
+    ['"stages": null', (s) => (s['stages'] = null)],
+    ['a stage that is {}', (s) => (s['stages'] = { 'r1/a': {} })],
+    ['a stage that is 5', (s) => (s['stages'] = { 'r1/a': 5 })],
+    ['attempts: null', (s) => ((s['stages'] as Record<string, Record<string, unknown>>)['r1/a']!['attempts'] = null)],
+    ['sessions: 5', (s) => (s['sessions'] = 5)],
+    ['done.manifest: null', (s) => ((s['stages'] as Record<string, Record<string, Record<string, unknown>>>)['r1/a']!['done']!['manifest'] = null)],
+    ['a stage key __proto__', (s) => (s['stages'] = JSON.parse('{"__proto__": {"key": "r1/a", "status": "done", "attempts": []}}'))],
+    ['the top level null', (s) => Object.keys(s).forEach((k) => delete s[k])],
+  ];
+  for (const [name, mutate] of shapes) {
+    it(`refuses a state.json with ${name}, naming flux-train repair`, () => {
+      const dir = rig.path(`shape-${name.replace(/\W/g, '')}`);
+      mkdirSync(dir, { recursive: true });
+      const st = good();
+      mutate(st);
+      writeFileSync(join(dir, 'state.json'), name === 'the top level null' ? 'null' : JSON.stringify(st));
+      const r = readState(dir);
+      assert.equal(r.ok, false);
+      if (!r.ok) {
+        assert.equal(r.error.reason, 'state-corrupt');
+        assert.equal(r.error.exitCode, 2);
+        assert.match(r.error.message, /run `flux-train repair --run-dir/);
+      }
+    });
+  }
+
+  it('repair skips corrupt event lines and lists them', () => {
+    const dir = rig.path('bad-lines');
+    finishedRun(dir);
+    appendFileSync(
+      join(dir, 'events.jsonl'),
+      [
+        '{"type":"stage-finished","key":"r2/reasoner_dpo"}',
+        '{"type":"bogus"}',
+        `{"type":"stage-starting","ts":"t","key":"__proto__","attempt":1,"fingerprint":"f","fields":{}}`,
+        '{"type":"stage-failed","ts":"t","key":"r1/a","attempt":null}',
+      ].join('\n') + '\n',
+    );
+    const rep = repairState(dir, (k) => join(dir, 'outputs', k));
+    assert.deepEqual(
+      rep.badLines.map((b) => b.line),
+      [8, 9, 10, 11],
+    );
+    assert.match(rep.badLines[0]?.why ?? '', /manifest|fingerprint|ts/);
+    assert.deepEqual(rep.keptDone.sort(), ['r1/a', 'r1/b']);
+    const s = readState(dir);
+    assert.ok(s.ok && s.value);
+    assert.deepEqual(Object.keys(s.value.stages).sort(), ['r1/a', 'r1/b']);
+  });
+
+  it('repair keeps what a good state.json and the outputs prove when the event log is corrupt', () => {
+    const dir = rig.path('good-state-bad-events');
+    finishedRun(dir);
+    writeFileSync(join(dir, 'events.jsonl'), 'garbage\n{"type":"bogus"}\n');
+    const rep = repairState(dir, (k) => join(dir, 'outputs', k));
+    assert.deepEqual(rep.keptFromState.sort(), ['r1/a', 'r1/b']);
+    const s = readState(dir);
+    assert.ok(s.ok && s.value);
+    assert.equal(s.value.stages['r1/a']?.status, 'done');
+    assert.equal(s.value.stages['r1/b']?.done?.fingerprint, 'f');
+  });
+
+  it('rebuilds a lost state.json from the events, keeping finished stages whose outputs match', () => {
+    const dir = rig.path('lost-state');
+    finishedRun(dir);
+    rmSync(join(dir, 'state.json'));
+    assert.equal(readState(dir).ok && readState(dir).ok, true);
+    const { state, report } = rebuildState(dir, (k) => join(dir, 'outputs', k));
+    assert.deepEqual(report.keptDone.sort(), ['r1/a', 'r1/b']);
+    assert.equal(state.stages['r1/a']?.status, 'done');
+    assert.equal(state.runId, 'r');
+  });
+
+  it('finds the highest attempt number left in logs/', () => {
+    const dir = rig.path('attempts');
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    assert.equal(highestAttemptOnDisk(dir, 'r1/a'), 0);
+    for (const f of ['r1-a.attempt1.log', 'r1-a.attempt3.exit', 'r1-a.attempt2.pid.json', 'r1-ab.attempt9.log', 'r2-a.attempt7.log']) writeFileSync(join(dir, 'logs', f), '');
+    assert.equal(highestAttemptOnDisk(dir, 'r1/a'), 3);
+  });
+});
