@@ -1,4 +1,4 @@
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FluxError } from '../util/errors.js';
 
@@ -38,7 +38,8 @@ export function ensureDir(dir: string, what = 'run dir'): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    // a recursive mkdir can report ENOENT for a read-only mount: ask the nearest existing folder
+    const code = writeProblem(dir) ?? (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw notAFolder(dir, 'it, or a part of its path, is a regular file');
     const fix =
       code === 'EROFS'
@@ -47,6 +48,23 @@ export function ensureDir(dir: string, what = 'run dir'): void {
           ? `you may not create it: pass a --run-dir you can write to, or fix the permissions of ${dirname(dir)}`
           : 'check the path and its permissions, or pass another --run-dir';
     throw new FluxError('run-dir', `cannot create the ${what} ${dir}: ${(e as Error).message}`, fix, 2, { cause: e });
+  }
+}
+
+function writeProblem(dir: string): string | undefined {
+  let d = resolve(dir);
+  for (;;) {
+    try {
+      if (!statSync(d).isDirectory()) return 'ENOTDIR';
+      accessSync(d, constants.W_OK);
+      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return code;
+      const parent = dirname(d);
+      if (parent === d) return undefined;
+      d = parent;
+    }
   }
 }
 
