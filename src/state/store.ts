@@ -30,7 +30,7 @@ export function readState(runDir: string): Result<RunState | undefined, FluxErro
     err(
       new FluxError(
         'state-corrupt',
-        `the run state ${path} is corrupt or has the wrong shape (${why}); nothing was run or changed`,
+        `the run state ${path} is corrupt or truncated, or has the wrong shape (${why}); nothing was run or changed`,
         repairFix(runDir, `${countLines(join(runDir, EVENTS_FILE))} events in ${EVENTS_FILE}`),
         2,
         cause === undefined ? {} : { cause },
