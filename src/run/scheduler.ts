@@ -12,7 +12,7 @@ import type { PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
 import { assertInsideRunDir } from '../state/run-dir.js';
-import { highestAttemptOnDisk } from '../state/store.js';
+import { lastAttemptNumber } from '../state/store.js';
 import { causeInfo, classify, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent } from './events.js';
 import { unreachable } from '../util/unreachable.js';
@@ -126,9 +126,7 @@ export class Scheduler {
     if (a.action === 'rerun' || a.action === 'run') this.#moveAside(s, a.action === 'rerun' ? 'rerun' : 'earlier attempt left no usable checkpoint');
     if (a.action === 'resume') this.#quarantineBroken(s);
     this.#o.onCurrent?.(s.key);
-    // attempts continue from the highest one recorded or found on disk: a lost state.json must not
-    // make a new attempt read an old attempt's files (an old .exit holding 0 above all)
-    const prevAttempts = Math.max(0, ...(st.stages[s.key]?.attempts.map((x) => x.n) ?? []), highestAttemptOnDisk(this.#o.plan.runDir, s.key));
+    const prevAttempts = lastAttemptNumber(st, this.#o.plan.runDir, s.key);
     let attempt = a.action === 'reattach' ? (a.live?.attempt ?? prevAttempts) : prevAttempts + 1;
     let reattach = a.action === 'reattach' ? a.live : undefined;
     let previousCause: { cause: Cause; step: number | undefined } | undefined;
@@ -325,7 +323,6 @@ export class Scheduler {
   /** Checkpoints newer than the newest valid one (a crash mid-save) would be picked by LLaMA-Factory: move them out. */
   #quarantineBroken(s: PlanStage): void {
     if (s.kind !== 'train') return;
-    assertInsideRunDir(this.#o.plan.runDir, s.outputDir, `the output dir of ${s.key}`);
     const cps = listCheckpoints(s.outputDir);
     const valid = cps.find((c) => c.valid);
     for (const c of cps) {

@@ -113,6 +113,14 @@ export function highestAttemptOnDisk(runDir: string, key: string): number {
   return max;
 }
 
+/**
+ * The number of the newest attempt, recorded or found on disk: new attempts continue after it, so a
+ * lost state.json never makes a new attempt read an old attempt's files (an old .exit holding 0).
+ */
+export function lastAttemptNumber(state: RunState, runDir: string, key: string): number {
+  return Math.max(0, ...(state.stages[key]?.attempts.map((x) => x.n) ?? []), highestAttemptOnDisk(runDir, key));
+}
+
 export interface RepairReport {
   events: number;
   badLines: BadLine[];
