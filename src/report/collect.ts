@@ -35,7 +35,7 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
   for (const st of Object.values(s.stages)) st.attempts = Array.isArray(st.attempts) ? st.attempts : [];
   const nowMs = o.nowMs ?? Date.now();
   const { events, bad } = readEvents(runDir);
-  const notes: string[] = bad > 0 ? [`${bad} unreadable line(s) in events.jsonl were skipped`] : [];
+  const notes: string[] = bad.length > 0 ? [`${bad.length} unreadable line(s) in events.jsonl were skipped`] : [];
   const owner = o.finishing === true ? undefined : liveOwner(readOwner(join(runDir, LOCK_FILE)), nowMs);
   const order = stageOrder(s, events);
 

@@ -55,7 +55,8 @@ const stageSchema = z.looseObject({
   status: z.enum(['pending', 'running', 'done', 'failed', 'interrupted', 'blocked', 'skipped']),
   fingerprint: z.string().optional(),
   fields: fields.optional(),
-  attempts: z.array(attemptSchema),
+  // a hand-written or older state may leave out lists the fold always creates; null or 5 is still wrong
+  attempts: z.array(attemptSchema).default([]),
   done: doneSchema.optional(),
   progress: z.looseObject({ step: count, total: count, loss: num.optional(), lr: num.optional(), updatedAt: z.string() }).optional(),
   checkpoint: count.optional(),
@@ -75,9 +76,9 @@ export const runStateSchema = z.looseObject({
   argv: z.array(z.string()).optional(),
   createdAt: z.string().optional(),
   updatedAt: z.string().optional(),
-  sessions: z.array(
-    z.looseObject({ startedAt: z.string(), endedAt: z.string().optional(), pid: int, host: z.string(), ok: z.boolean().optional(), durationMs: num.optional() }),
-  ),
+  sessions: z
+    .array(z.looseObject({ startedAt: z.string(), endedAt: z.string().optional(), pid: int, host: z.string(), ok: z.boolean().optional(), durationMs: num.optional() }))
+    .default([]),
   stages: z.record(key, stageSchema),
 });
 

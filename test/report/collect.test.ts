@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { collectReport } from '../../src/report/collect.js';
+import { procStartTime } from '../../src/util/proc.js';
 import { syntheticRun } from '../helpers/synthetic-run.js';
 
 describe('report collect: a run dir into the report data', () => {
@@ -51,7 +52,8 @@ describe('report collect: a run dir into the report data', () => {
   });
 
   it('is in progress only while the lock owner lives; garbage in the event log is a note, not a failure', () => {
-    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '', heartbeat: new Date().toISOString(), command: 'round', current: 'r3/reasoner_dpo' }));
+    // a live owner is one whose pid and start time both match (README "The lock rule")
+    writeFileSync(join(dir, 'lock.json'), JSON.stringify({ pid: process.pid, host: hostname(), startTime: procStartTime(process.pid), startedAt: '', heartbeat: new Date().toISOString(), command: 'round', current: 'r3/reasoner_dpo' }));
     const live = collectReport(dir);
     assert.ok(live.ok);
     assert.deepEqual(live.value.inProgress, { pid: process.pid, host: hostname(), current: 'r3/reasoner_dpo' });
