@@ -88,6 +88,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"evaluate: the {c.endpoint.name.lower()} server at {c.endpoint.base_url} does not answer: {e}", file=sys.stderr)
             return 4
     sp, sr = sampling_from_args(a, "proposer"), sampling_from_args(a, "reasoner")
+    if a.verifier == "mentions":
+        print("evaluate: --verifier mentions counts any mention of the reference answer as right: for tests with tiny "
+              "random models only, never for real data", file=sys.stderr)
 
     def one(job: tuple[str, Problem]) -> dict[str, Any]:
         bench, p = job

@@ -205,6 +205,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                   file=sys.stderr)
             return 4
     sp, sr = sampling_from_args(a, "proposer"), sampling_from_args(a, "reasoner")
+    if a.verifier == "mentions":
+        print("mine_pairs: --verifier mentions counts any mention of the reference answer as right: for tests with tiny "
+              "random models only, never for real data", file=sys.stderr)
 
     skipped_before: dict[int, str] = {}
     for i, p in enumerate(problems):
