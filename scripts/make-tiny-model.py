@@ -66,6 +66,11 @@ def main(out):
     n = sum(p.numel() for p in model.parameters())
     with open(os.path.join(out, "flux-tiny-model.json"), "w") as f:
         json.dump({"parameters": n, "vocab": len(fast)}, f)
+    # safetensors writes model.safetensors with mode 0600: a container running as another uid could not
+    # load it. A model folder is for reading by whoever trains on it.
+    os.chmod(out, 0o755)
+    for name in os.listdir(out):
+        os.chmod(os.path.join(out, name), 0o644)
     print(f"tiny Qwen3 model with {n} parameters and a {len(fast)}-token tokenizer in {out}")
 
 

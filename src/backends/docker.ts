@@ -8,6 +8,7 @@ import type { DockerSettings, GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
 import { checkInputsAndDisk } from './common.js';
 import { StreamRedactor } from '../util/redact.js';
+import { containerUserEnv, handOverOutputDir, parseContainerUser, prepareForContainerUser, type ContainerUser } from './docker-user.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -64,6 +65,7 @@ export function deviceRequests(g: GpuSpec): Docker.DeviceRequest[] {
 export class DockerBackend implements Backend {
   readonly name = 'docker' as const;
   readonly docker: Docker;
+  readonly user: ContainerUser;
   #memlockRefused = false;
   #listing: { runId: string; at: number; list: Promise<Docker.ContainerInfo[]> } | undefined;
 
@@ -72,6 +74,7 @@ export class DockerBackend implements Backend {
     readonly opts: DockerBackendOptions,
   ) {
     this.docker = new Docker();
+    this.user = parseContainerUser(opts.user);
   }
 
   async connect(): Promise<Result<void, FluxError>> {
@@ -104,6 +107,10 @@ export class DockerBackend implements Backend {
         if (!pulled.ok) return pulled;
       }
     }
+    // before any GPU is claimed: a trainer that cannot write its output dir fails at its first save, hours in
+    const access = prepareForContainerUser(plan, toRun, this.user);
+    if (!access.ok) return access;
+    warnings.push(...access.value);
     const gpuStage = toRun.find((s) => s.gpus !== 'none');
     if (gpuStage) {
       const probe = await this.#probeGpu(gpuStage);
@@ -194,7 +201,7 @@ export class DockerBackend implements Backend {
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
     const s = job.stage;
     const st = this.opts.settings;
-    const env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`);
+    const env = [...containerUserEnv(this.user, s.env), ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)];
     // secrets are passed by name: the value goes to the engine, never to our files
     for (const name of s.passEnv) {
       const v = process.env[name];
@@ -212,6 +219,7 @@ export class DockerBackend implements Backend {
       ...(st.memory ? { Memory: parseSize(st.memory), MemorySwap: parseSize(st.memory) } : {}),
     };
     for (const m of this.plan.mounts) if (m.mode === 'rw') mkdirSync(m.host, { recursive: true });
+    handOverOutputDir(s, this.user);
     const labels = {
       [LABEL.app]: 'flux-train',
       [LABEL.run]: job.runId,
