@@ -113,7 +113,9 @@ export function prepareForContainerUser(plan: Plan, toRun: PlanStage[], user: Co
         new FluxError(
           'container-cannot-write',
           `the containers run as ${user.spec} but cannot write ${bad.path} (${t.what}): it belongs to uid ${bad.st.uid}, gid ${bad.st.gid}, mode ${octal(bad.st.mode)}`,
-          `chown -R ${uid}:${gid} ${bad.path} (or run flux-train as root, which hands the run's folders to the container uid), or pass --user ${bad.st.uid}:${bad.st.gid}${t.insideRun ? '' : ', or --hf-cache DIR with a folder that uid may write'}`,
+          t.insideRun
+            ? `chown -R ${uid}:${gid} ${bad.path}, or run flux-train as root (it hands the run dir's folders to the container uid), or pass --user ${bad.st.uid}:${bad.st.gid}`
+            : `chown -R ${uid}:${gid} ${bad.path}, or pass --hf-cache DIR with a folder that uid may write (flux-train hands a folder it creates to that uid when it runs as root), or --user ${bad.st.uid}:${bad.st.gid}`,
           4,
           { evidence: [`container uid ${uid}, gid ${gid}; host path ${bad.path}; owner ${bad.st.uid}:${bad.st.gid}; mode ${octal(bad.st.mode)}`] },
         ),
