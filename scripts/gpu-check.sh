@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The GPU check: the tiny pipeline (pipelines/tiny-gpu.yaml, 2 rounds, 5 stages) on ONE GPU with DeepSpeed
+# ZeRO-3 and FORCE_TORCHRUN=1, then a stage SIGKILLed after its first checkpoint and run again, which must
+# resume from it. Prints figures (seconds, steps, loss, samples/s, peak GPU memory per stage). Nothing in
+# CI needs it.
+#
+# Two halves, because the GPU machine has no network and may have no node:
+#   scripts/gpu-check.sh prepare [DIR]   here (node, PyPI): into DIR (default .whl): the wheels the GPU
+#       machine lacks or has in an incompatible version (LLaMA-Factory 0.9.5 and the versions it was tested
+#       with: transformers 5.6.0, tokenizers 0.22.2, accelerate 1.11.0, peft, trl, datasets, ...; DeepSpeed,
+#       an sdist, built here into a pure-Python wheel with no ops prebuilt: ZeRO-3 with the HF optimizer
+#       needs none), and gpu-check.tar.gz: the tiny model, its data and the configs that
+#       `flux-train config` wrote for them (paths under /tmp/flux-gpu-check).
+#   scripts/gpu-check.sh run [DIR]       on the GPU machine: installs DIR/*.whl into /tmp/site (torch stays
+#       the machine's own), then drives `llamafactory-cli train` on those configs in the plan's order, as
+#       the run.sh of `flux-train config` would: flux-train itself does not run there (no node).
+#       Figures and logs go to $OUT (default /tmp/gpu-check-out).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+MODE=${1:-}
+DIR=$(realpath -m "${2:-.whl}")
+ROOT=/tmp/flux-gpu-check
+log() { echo "gpu-check: $*"; }
+
+prepare() {
+  command -v node >/dev/null || { log "prepare needs node (it runs flux-train config)"; exit 4; }
+  local venv=${LLAMAFACTORY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/flux-train/llamafactory-0.9.5-venv}
+  [ -x "$venv/bin/python" ] || { log "no LLaMA-Factory venv at $venv (it makes the tiny model): bash scripts/setup-llamafactory-venv.sh"; exit 4; }
+  [ -f dist/src/cli.js ] || npm run -s build
+  mkdir -p "$DIR"
+  rm -rf "$ROOT"
+  mkdir -p "$ROOT/pipelines"
+  cp pipelines/tiny-gpu.yaml "$ROOT/pipelines/"
+  # the kill/resume stage: long enough to be hit after its first checkpoint (save_steps 3)
+  sed 's/max_steps: 6}/max_steps: 60}/' pipelines/tiny-gpu.yaml > "$ROOT/pipelines/long.yaml"
+  LLAMAFACTORY_VENV=$venv bash scripts/make-tiny-cpu-fixtures.sh "$ROOT/.cache/tiny-gpu" >/dev/null
+  node bin/flux-train.js config --pipeline "$ROOT/pipelines/tiny-gpu.yaml" --n 2 --out "$ROOT/run" >/dev/null
+  node bin/flux-train.js config --pipeline "$ROOT/pipelines/long.yaml" --n 1 --stage r1/reasoner_dpo --out "$ROOT/run-kill" >/dev/null
+  tar czf "$DIR/gpu-check.tar.gz" -C / "${ROOT#/}"
+  # wheels for Python 3.12 (the GPU machine's), only where that machine lacks the package or has a
+  # version LLaMA-Factory 0.9.5 was not tested with; torch, numpy, safetensors, huggingface-hub stay its own
+  "$venv/bin/pip" download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$DIR" \
+    llamafactory==0.9.5 transformers==5.6.0 tokenizers==0.22.2 accelerate==1.11.0 peft==0.18.1 trl==0.24.0 \
+    datasets==4.0.0 dill==0.3.8 multiprocess==0.70.16 fsspec==2025.3.0 omegaconf==2.4.0 regex==2026.11.19 \
+    pydantic==2.12.3 pydantic_core==2.41.4 annotated-types==0.8.0 typing-inspection==0.4.5 hjson==3.1.0
+  if ! ls "$DIR"/deepspeed-*.whl >/dev/null 2>&1; then
+    # DeepSpeed is an sdist; its setup.py imports torch, so it is built with the venv's torch and a
+    # setuptools that still has bdist_wheel; DS_BUILD_OPS=0: ops are JIT-built if ever needed
+    local bt; bt=$(mktemp -d)
+    "$venv/bin/pip" install -q --target "$bt" wheel 'setuptools<81'
+    (cd "$bt" && PYTHONPATH=$bt DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation "deepspeed==${DEEPSPEED_VERSION:-0.19.8}" -w "$DIR")
+    rm -rf "$bt"
+  fi
+  log "prepared $DIR: $(ls "$DIR"/*.whl | wc -l) wheels + gpu-check.tar.gz, $(du -sh "$DIR" | cut -f1) in all"
+}
+
+# ---------------------------------------------------------------- on the GPU machine
+peak_mem_start() { (while :; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1; sleep 0.5; done) > "$1" & echo $!; }
+peak_of() { sort -n "$1" | tail -1; }
+figures() {  # stage output dir -> "steps loss samples/s"
+  python3 - "$1" <<'EOF'
+import json, sys, os
+d = sys.argv[1]
+r = json.load(open(os.path.join(d, "train_results.json")))
+steps = json.load(open(os.path.join(d, "trainer_state.json"))).get("global_step")
+print(f"steps={steps} train_loss={r.get('train_loss', float('nan')):.4f} samples_per_s={r.get('train_samples_per_second', 0):.1f} train_runtime_s={r.get('train_runtime', 0):.1f}")
+EOF
+}
+
+train() {  # run dir, config name, log -> exit code of the trainer
+  (cd "$1" && FORCE_TORCHRUN=1 NPROC_PER_NODE=1 MASTER_PORT=29500 llamafactory-cli train "configs/$2.yaml") > "$3" 2>&1
+}
+
+run_check() {
+  OUT=${OUT:-/tmp/gpu-check-out}
+  mkdir -p "$OUT/logs"
+  local t0=$SECONDS fail=0
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/gpu-check: gpu: /'
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DIR"/*.whl
+  export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+  # LLaMA-Factory 0.9.5 pins accelerate/peft/transformers ranges and checks deepspeed<=0.16.9 when it is
+  # used: the versions here are the tested ones except torch (the machine's) and DeepSpeed (newer, for it)
+  export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+  rm -rf "$ROOT" && tar xzf "$DIR/gpu-check.tar.gz" -C /
+  python3 -c 'import torch, transformers, deepspeed, accelerate, peft, trl, datasets, importlib.metadata as m; print("gpu-check: versions: torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__, "deepspeed", deepspeed.__version__, "accelerate", accelerate.__version__, "peft", peft.__version__, "trl", trl.__version__, "datasets", datasets.__version__, "llamafactory", m.version("llamafactory"))' 2>&1 | grep -v WARNING
+  log "set-up took $((SECONDS - t0)) s"
+
+  for cfg in r1-proposer_sft r1-proposer_dpo r1-reasoner_dpo r2-proposer_dpo r2-reasoner_dpo; do
+    local key=${cfg/-//} s=$SECONDS mem pid rc=0
+    mem=$(mktemp); pid=$(peak_mem_start "$mem")
+    train "$ROOT/run" "$cfg" "$OUT/logs/$cfg.log" || rc=$?
+    kill "$pid" 2>/dev/null || true
+    if [ $rc -ne 0 ]; then log "$key FAILED (exit $rc) after $((SECONDS - s)) s:"; tail -25 "$OUT/logs/$cfg.log"; fail=1; break; fi
+    local how=""
+    grep -q 'distributed tasks at' "$OUT/logs/$cfg.log" && how+=" torchrun"
+    grep -qiE 'zero.*stage[ :=]*3|stage 3|DeepSpeedZeRoOffload|zero_optimization' "$OUT/logs/$cfg.log" && how+=" zero3"
+    log "$key ok in $((SECONDS - s)) s: $(figures "$ROOT/run/outputs/$key") peak_gpu_mem_mib=$(peak_of "$mem") seen:${how:- none}"
+  done
+
+  if [ $fail = 0 ]; then
+    # kill/resume: SIGKILL the whole torchrun tree after the first checkpoint, then run the stage again
+    local kd=$ROOT/run-kill ck=$ROOT/run-kill/outputs/r1/reasoner_dpo/checkpoint-3 s=$SECONDS
+    (cd "$kd" && FORCE_TORCHRUN=1 NPROC_PER_NODE=1 MASTER_PORT=29501 exec setsid llamafactory-cli train configs/r1-reasoner_dpo.yaml) > "$OUT/logs/kill-attempt1.log" 2>&1 &
+    local lpid=$! waited=0
+    until [ -f "$ck/trainer_state.json" ] || [ $waited -ge 1800 ] || ! kill -0 $lpid 2>/dev/null; do sleep 0.1; waited=$((waited + 1)); done
+    if [ -f "$ck/trainer_state.json" ] && kill -0 $lpid 2>/dev/null; then
+      kill -KILL -- -$lpid 2>/dev/null || true
+      wait $lpid 2>/dev/null || true
+      log "killed the trainer at $(ls -d "$kd"/outputs/r1/reasoner_dpo/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | tail -1 | sed 's/^/checkpoint-/') after $((SECONDS - s)) s"
+      s=$SECONDS
+      if train "$kd" r1-reasoner_dpo "$OUT/logs/kill-attempt2.log" && grep -q 'Resuming training from' "$OUT/logs/kill-attempt2.log"; then
+        log "resumed: $(grep -o 'Resuming training from [^ ]*' "$OUT/logs/kill-attempt2.log" | head -1), finished in $((SECONDS - s)) s: $(figures "$kd/outputs/r1/reasoner_dpo")"
+      else
+        log "the rerun did not resume from the checkpoint:"; tail -25 "$OUT/logs/kill-attempt2.log"; fail=1
+      fi
+    else
+      log "no checkpoint-3 while the trainer ran (it ended or timed out):"; tail -25 "$OUT/logs/kill-attempt1.log"; fail=1
+    fi
+  fi
+  tar czf "$OUT/gpu-check-logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"
+  log "total $((SECONDS - t0)) s; $([ $fail = 0 ] && echo PASSED || echo FAILED)"
+  return $fail
+}
+
+case "$MODE" in
+  prepare) prepare ;;
+  run) run_check ;;
+  *) echo "usage: scripts/gpu-check.sh prepare|run [DIR]   (see the head of this script)" >&2; exit 2 ;;
+esac
