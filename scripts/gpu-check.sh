@@ -15,6 +15,9 @@
 #       the machine's own), then drives `llamafactory-cli train` on those configs in the plan's order, as
 #       the run.sh of `flux-train config` would: flux-train itself does not run there (no node).
 #       Figures and logs go to $OUT (default /tmp/gpu-check-out).
+# Rehearsal on a CPU machine (the script's own logic, not DeepSpeed):
+#   GPU_CHECK_PIPELINE=pipelines/tiny-cpu.yaml scripts/gpu-check.sh prepare /tmp/rehearsal
+#   GPU_CHECK_REHEARSAL=1 PATH=$VENV/bin:$PATH scripts/gpu-check.sh run /tmp/rehearsal
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -31,9 +34,10 @@ prepare() {
   mkdir -p "$DIR"
   rm -rf "$ROOT"
   mkdir -p "$ROOT/pipelines"
-  cp pipelines/tiny-gpu.yaml "$ROOT/pipelines/"
+  local pipeline=${GPU_CHECK_PIPELINE:-pipelines/tiny-gpu.yaml}
+  sed 's#\.\./\.cache/tiny-cpu#../.cache/tiny-gpu#' "$pipeline" > "$ROOT/pipelines/tiny-gpu.yaml"
   # the kill/resume stage: long enough to be hit after its first checkpoint (save_steps 3)
-  sed 's/max_steps: 6}/max_steps: 60}/' pipelines/tiny-gpu.yaml > "$ROOT/pipelines/long.yaml"
+  sed 's/max_steps: 6}/max_steps: 60}/' "$ROOT/pipelines/tiny-gpu.yaml" > "$ROOT/pipelines/long.yaml"
   LLAMAFACTORY_VENV=$venv bash scripts/make-tiny-cpu-fixtures.sh "$ROOT/.cache/tiny-gpu" >/dev/null
   node bin/flux-train.js config --pipeline "$ROOT/pipelines/tiny-gpu.yaml" --n 2 --out "$ROOT/run" >/dev/null
   node bin/flux-train.js config --pipeline "$ROOT/pipelines/long.yaml" --n 1 --stage r1/reasoner_dpo --out "$ROOT/run-kill" >/dev/null
@@ -77,14 +81,30 @@ run_check() {
   OUT=${OUT:-/tmp/gpu-check-out}
   mkdir -p "$OUT/logs"
   local t0=$SECONDS fail=0
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/gpu-check: gpu: /'
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DIR"/*.whl
-  export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+  if [ "${GPU_CHECK_REHEARSAL:-0}" = 1 ]; then
+    log "REHEARSAL: no GPU and no wheels, the python3 and llamafactory-cli on PATH"
+  else
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/gpu-check: gpu: /'
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DIR"/*.whl
+    export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+  fi
   # LLaMA-Factory 0.9.5 pins accelerate/peft/transformers ranges and checks deepspeed<=0.16.9 when it is
   # used: the versions here are the tested ones except torch (the machine's) and DeepSpeed (newer, for it)
   export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
   rm -rf "$ROOT" && tar xzf "$DIR/gpu-check.tar.gz" -C /
-  python3 -c 'import torch, transformers, deepspeed, accelerate, peft, trl, datasets, importlib.metadata as m; print("gpu-check: versions: torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__, "deepspeed", deepspeed.__version__, "accelerate", accelerate.__version__, "peft", peft.__version__, "trl", trl.__version__, "datasets", datasets.__version__, "llamafactory", m.version("llamafactory"))' 2>&1 | grep -v WARNING
+  python3 - <<'EOF'
+import importlib.metadata as m
+found = []
+for d in ["torch", "transformers", "deepspeed", "accelerate", "peft", "trl", "datasets", "tokenizers", "llamafactory"]:
+    try:
+        found.append(f"{d} {m.version(d)}")
+    except m.PackageNotFoundError:
+        found.append(f"{d} MISSING")
+print("gpu-check: versions:", ", ".join(found))
+EOF
+  if [ "${GPU_CHECK_REHEARSAL:-0}" != 1 ]; then
+    python3 -c 'import torch, deepspeed; assert torch.cuda.is_available(), "torch sees no GPU"; print("gpu-check: torch", torch.__version__, "cuda", torch.version.cuda, "on", torch.cuda.get_device_name(0), "| deepspeed", deepspeed.__version__, "imports")'
+  fi
   log "set-up took $((SECONDS - t0)) s"
 
   for cfg in r1-proposer_sft r1-proposer_dpo r1-reasoner_dpo r2-proposer_dpo r2-reasoner_dpo; do
@@ -95,7 +115,7 @@ run_check() {
     if [ $rc -ne 0 ]; then log "$key FAILED (exit $rc) after $((SECONDS - s)) s:"; tail -25 "$OUT/logs/$cfg.log"; fail=1; break; fi
     local how=""
     grep -q 'distributed tasks at' "$OUT/logs/$cfg.log" && how+=" torchrun"
-    grep -qiE 'zero.*stage[ :=]*3|stage 3|DeepSpeedZeRoOffload|zero_optimization' "$OUT/logs/$cfg.log" && how+=" zero3"
+    grep -qiE 'partition_parameters|stage3\.py|DeepSpeedZeRoOffload|zero.?3|stage[ _:=]*3' "$OUT/logs/$cfg.log" && how+=" zero3"
     log "$key ok in $((SECONDS - s)) s: $(figures "$ROOT/run/outputs/$key") peak_gpu_mem_mib=$(peak_of "$mem") seen:${how:- none}"
   done
 

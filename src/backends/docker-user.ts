@@ -96,6 +96,19 @@ function writableTargets(plan: Plan, toRun: PlanStage[], uid: number): Target[] 
  * that uid; anything else that does not fit is an error naming the host path, its owner and the fix.
  */
 export function prepareForContainerUser(plan: Plan, toRun: PlanStage[], user: ContainerUser): Result<string[], FluxError> {
+  try {
+    return checkAndHandOver(plan, toRun, user);
+  } catch (e) {
+    // mkdir or chown refused (a read-only or foreign file system): say where, not a stack trace
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    const path = (e as NodeJS.ErrnoException).path ?? plan.runDir;
+    return err(
+      new FluxError('container-dirs', `could not prepare ${path} for the containers' uid (${user.kind === 'uid' ? user.spec : 'root'}): ${code}`, `check that ${path} can be created and changed by you, or pass --run-dir/--hf-cache elsewhere`, 4, { cause: e }),
+    );
+  }
+}
+
+function checkAndHandOver(plan: Plan, toRun: PlanStage[], user: ContainerUser): Result<string[], FluxError> {
   if (user.kind === 'root') return ok([]);
   if (user.kind === 'name') return ok([`containers run as "${user.spec}", a name flux-train cannot map to a uid: the run dir, output dirs and HF cache are not checked for it (pass --user UID:GID to have them checked)`]);
   const { uid, gid } = user;
@@ -163,7 +176,12 @@ function firstNotGranted(path: string, uid: number, gid: number, want: number, d
 }
 
 /** Called right before a container starts: the scheduler has just made the stage's output dir as the invoking uid. */
-export function handOverOutputDir(stage: PlanStage, user: ContainerUser): void {
-  if (user.kind !== 'uid' || process.getuid?.() !== 0 || !existsSync(stage.outputDir)) return;
-  chownTree(stage.outputDir, user.uid, user.gid, 64);
+export function handOverOutputDir(stage: PlanStage, user: ContainerUser): string | undefined {
+  if (user.kind !== 'uid' || process.getuid?.() !== 0 || !existsSync(stage.outputDir)) return undefined;
+  try {
+    chownTree(stage.outputDir, user.uid, user.gid, 64);
+    return undefined;
+  } catch (e) {
+    return `could not hand ${stage.outputDir} to uid ${user.uid}: ${(e as Error).message}`;
+  }
 }

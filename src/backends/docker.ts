@@ -201,7 +201,7 @@ export class DockerBackend implements Backend {
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
     const s = job.stage;
     const st = this.opts.settings;
-    const env = [...containerUserEnv(this.user, s.env), ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)];
+    const env = [...containerUserEnv(this.user, { ...s.env, ...Object.fromEntries(s.passEnv.map((n) => [n, ''])) }), ...Object.entries(s.env).map(([k, v]) => `${k}=${v}`)];
     // secrets are passed by name: the value goes to the engine, never to our files
     for (const name of s.passEnv) {
       const v = process.env[name];
@@ -219,7 +219,8 @@ export class DockerBackend implements Backend {
       ...(st.memory ? { Memory: parseSize(st.memory), MemorySwap: parseSize(st.memory) } : {}),
     };
     for (const m of this.plan.mounts) if (m.mode === 'rw') mkdirSync(m.host, { recursive: true });
-    handOverOutputDir(s, this.user);
+    const handOver = handOverOutputDir(s, this.user);
+    if (handOver) return err({ message: handOver, nothingStarted: true });
     const labels = {
       [LABEL.app]: 'flux-train',
       [LABEL.run]: job.runId,
