@@ -37,7 +37,7 @@ prepare() {
   local pipeline=${GPU_CHECK_PIPELINE:-pipelines/tiny-gpu.yaml}
   sed 's#\.\./\.cache/tiny-cpu#../.cache/tiny-gpu#' "$pipeline" > "$ROOT/pipelines/tiny-gpu.yaml"
   # the kill/resume stage: long enough to be hit after its first checkpoint (save_steps 3)
-  sed 's/max_steps: 6}/max_steps: 60}/' "$ROOT/pipelines/tiny-gpu.yaml" > "$ROOT/pipelines/long.yaml"
+  sed -E 's/max_steps: 6([,}])/max_steps: 60\1/' "$ROOT/pipelines/tiny-gpu.yaml" > "$ROOT/pipelines/long.yaml"
   LLAMAFACTORY_VENV=$venv bash scripts/make-tiny-cpu-fixtures.sh "$ROOT/.cache/tiny-gpu" >/dev/null
   node bin/flux-train.js config --pipeline "$ROOT/pipelines/tiny-gpu.yaml" --n 2 --out "$ROOT/run" >/dev/null
   node bin/flux-train.js config --pipeline "$ROOT/pipelines/long.yaml" --n 1 --stage r1/reasoner_dpo --out "$ROOT/run-kill" >/dev/null
@@ -49,14 +49,19 @@ prepare() {
     llamafactory==0.9.5 transformers==5.6.0 tokenizers==0.22.2 accelerate==1.11.0 peft==0.18.1 trl==0.24.0 \
     datasets==4.0.0 dill==0.3.8 multiprocess==0.70.16 fsspec==2025.3.0 omegaconf==2.4.0 regex==2026.11.19 \
     pydantic==2.12.3 pydantic_core==2.41.4 annotated-types==0.8.0 typing-inspection==0.4.5 hjson==3.1.0
-  if ! ls "$DIR"/deepspeed-*.whl >/dev/null 2>&1; then
-    # DeepSpeed is an sdist; its setup.py imports torch, so it is built with the venv's torch and a
-    # setuptools that still has bdist_wheel; DS_BUILD_OPS=0: ops are JIT-built if ever needed
-    local bt; bt=$(mktemp -d)
+  # DeepSpeed is an sdist; its setup.py imports torch, so it is built with the venv's torch and a
+  # setuptools that still has bdist_wheel; DS_BUILD_OPS=0: ops are JIT-built if ever needed (ZeRO-3 with
+  # the HF optimizer needs none). The newest for the GPU machine's torch 2.11; LLaMA-Factory's own upper
+  # bound (0.16.9) in alt/, tried if the first stage fails with the newest.
+  build_ds() {  # version, into
+    [ -n "$(ls "$2"/deepspeed-"$1"-*.whl 2>/dev/null)" ] && return 0
+    local bt; bt=$(mktemp -d); mkdir -p "$2"
     "$venv/bin/pip" install -q --target "$bt" wheel 'setuptools<81'
-    (cd "$bt" && PYTHONPATH=$bt DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation "deepspeed==${DEEPSPEED_VERSION:-0.19.8}" -w "$DIR")
+    (cd "$bt" && PYTHONPATH=$bt DS_BUILD_OPS=0 "$venv/bin/pip" wheel -q --no-deps --no-build-isolation "deepspeed==$1" -w "$2")
     rm -rf "$bt"
-  fi
+  }
+  build_ds "${DEEPSPEED_VERSION:-0.19.8}" "$DIR"
+  build_ds 0.16.9 "$DIR/alt"
   log "prepared $DIR: $(ls "$DIR"/*.whl | wc -l) wheels + gpu-check.tar.gz, $(du -sh "$DIR" | cut -f1) in all"
 }
 
@@ -88,6 +93,11 @@ run_check() {
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DIR"/*.whl
     export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
   fi
+  # LLaMA-Factory's launcher runs `torchrun` from PATH
+  if ! command -v torchrun >/dev/null; then
+    mkdir -p /tmp/site/bin && printf '#!/bin/sh\nexec python3 -m torch.distributed.run "$@"\n' > /tmp/site/bin/torchrun && chmod +x /tmp/site/bin/torchrun
+    export PATH=/tmp/site/bin:$PATH
+  fi
   # LLaMA-Factory 0.9.5 pins accelerate/peft/transformers ranges and checks deepspeed<=0.16.9 when it is
   # used: the versions here are the tested ones except torch (the machine's) and DeepSpeed (newer, for it)
   export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -111,6 +121,13 @@ EOF
     local key=${cfg/-//} s=$SECONDS mem pid rc=0
     mem=$(mktemp); pid=$(peak_mem_start "$mem")
     train "$ROOT/run" "$cfg" "$OUT/logs/$cfg.log" || rc=$?
+    if [ $rc -ne 0 ] && [ "$cfg" = r1-proposer_sft ] && [ -n "$(ls "$DIR"/alt/deepspeed-*.whl 2>/dev/null)" ] && grep -qi deepspeed "$OUT/logs/$cfg.log"; then
+      log "$key failed with DeepSpeed $(python3 -c 'import importlib.metadata as m; print(m.version("deepspeed"))') (log in gpu-check-logs.tar.gz: logs/$cfg.first.log); trying LLaMA-Factory's bound, $(basename "$DIR"/alt/deepspeed-*.whl)"
+      tail -8 "$OUT/logs/$cfg.log"; mv "$OUT/logs/$cfg.log" "$OUT/logs/$cfg.first.log"
+      rm -rf "$ROOT/run/outputs/r1/proposer_sft"
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DIR"/alt/deepspeed-*.whl
+      rc=0; s=$SECONDS; train "$ROOT/run" "$cfg" "$OUT/logs/$cfg.log" || rc=$?
+    fi
     kill "$pid" 2>/dev/null || true
     if [ $rc -ne 0 ]; then log "$key FAILED (exit $rc) after $((SECONDS - s)) s:"; tail -25 "$OUT/logs/$cfg.log"; fail=1; break; fi
     local how=""
