@@ -78,6 +78,10 @@ print(f"steps={steps} train_loss={r.get('train_loss', float('nan')):.4f} samples
 EOF
 }
 
+# a process and all its descendants, from /proc (no ps needed)
+tree_of() { echo "$1"; local c; for c in $(grep -l "^PPid:[[:space:]]*$1\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); do tree_of "$c"; done; }
+alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+
 train() {  # run dir, config name, log -> exit code of the trainer
   (cd "$1" && FORCE_TORCHRUN=1 NPROC_PER_NODE=1 MASTER_PORT=29500 llamafactory-cli train "configs/$2.yaml") > "$3" 2>&1
 }
@@ -143,14 +147,25 @@ EOF
     local lpid=$! waited=0
     until [ -f "$ck/trainer_state.json" ] || [ $waited -ge 1800 ] || ! kill -0 $lpid 2>/dev/null; do sleep 0.1; waited=$((waited + 1)); done
     if [ -f "$ck/trainer_state.json" ] && kill -0 $lpid 2>/dev/null; then
-      kill -KILL -- -$lpid 2>/dev/null || true
+      # the whole tree, not the process group: torchrun starts its workers in sessions of their own, so a
+      # group kill leaves the training running
+      local pids; pids=$(tree_of $lpid)
+      kill -KILL $pids 2>/dev/null || true
       wait $lpid 2>/dev/null || true
-      log "killed the trainer at $(ls -d "$kd"/outputs/r1/reasoner_dpo/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | tail -1 | sed 's/^/checkpoint-/') after $((SECONDS - s)) s"
+      local w=0; while alive $pids && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
+      alive $pids && { log "the trainer survived SIGKILL"; fail=1; }
+      # a checkpoint cut short by the kill (no trainer_state.json yet) would be picked by the trainer: set
+      # it aside, as flux-train's scheduler does
+      local c; for c in "$kd"/outputs/r1/reasoner_dpo/checkpoint-*; do
+        [ -f "$c/trainer_state.json" ] || { mkdir -p "$kd/quarantine"; mv "$c" "$kd/quarantine/"; log "set aside the unfinished $(basename "$c")"; }
+      done
+      local at; at=$(ls -d "$kd"/outputs/r1/reasoner_dpo/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | tail -1)
+      log "killed the trainer ($(echo $pids | wc -w) processes) with checkpoint-$at saved, after $((SECONDS - s)) s"
       s=$SECONDS
-      if train "$kd" r1-reasoner_dpo "$OUT/logs/kill-attempt2.log" && grep -q 'Resuming training from' "$OUT/logs/kill-attempt2.log"; then
+      if train "$kd" r1-reasoner_dpo "$OUT/logs/kill-attempt2.log" && grep -q "Resuming training from .*checkpoint-$at\b" "$OUT/logs/kill-attempt2.log"; then
         log "resumed: $(grep -o 'Resuming training from [^ ]*' "$OUT/logs/kill-attempt2.log" | head -1), finished in $((SECONDS - s)) s: $(figures "$kd/outputs/r1/reasoner_dpo")"
       else
-        log "the rerun did not resume from the checkpoint:"; tail -25 "$OUT/logs/kill-attempt2.log"; fail=1
+        log "the rerun did not resume from checkpoint-$at:"; grep -o 'Resuming training from [^ ]*' "$OUT/logs/kill-attempt2.log"; tail -25 "$OUT/logs/kill-attempt2.log"; fail=1
       fi
     else
       log "no checkpoint-3 while the trainer ran (it ended or timed out):"; tail -25 "$OUT/logs/kill-attempt1.log"; fail=1
