@@ -20,7 +20,6 @@
 #   GPU_CHECK_REHEARSAL=1 PATH=$VENV/bin:$PATH scripts/gpu-check.sh run /tmp/rehearsal
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 MODE=${1:-}
 DIR=$(realpath -m "${2:-.whl}")
 ROOT=/tmp/flux-gpu-check
