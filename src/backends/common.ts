@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statfsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { estimateDiskNeed, formatBytes } from '../run/disk.js';
 import { FluxError } from '../util/errors.js';
@@ -14,8 +15,10 @@ export function checkInputsAndDisk(plan: Plan, toRun: PlanStage[], skipDiskCheck
     }
   }
   const need = estimateDiskNeed(plan, toRun);
-  mkdirSync(plan.runDir, { recursive: true });
-  const fs = statfsSync(plan.runDir);
+  // the nearest existing folder: a check must not create the run dir of a run that may never start
+  let probe = plan.runDir;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  const fs = statfsSync(probe);
   const free = fs.bavail * fs.bsize;
   if (!skipDiskCheck && need.bytes > free) {
     return err(

@@ -1,11 +1,14 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { formatDiagnostics, type Diagnostic } from '../pipeline/diagnostics.js';
 import { loadPipeline, type Pipeline } from '../pipeline/load.js';
 import { buildPlan, type PathView, type PlanOptions, type PlanResult } from '../pipeline/plan.js';
 import type { BackendName, GpuSpec } from '../pipeline/schema.js';
 import { projectRoot } from '../util/project-root.js';
 import { FluxError } from '../util/errors.js';
+import { runDirOption } from '../state/run-dir.js';
 
 export const DEFAULT_PIPELINE = 'pipelines/reasonflux-v2.yaml';
 
@@ -77,4 +80,71 @@ export function parseBackend(v: string | undefined): BackendName | undefined {
   if (v === undefined) return undefined;
   if (v === 'docker' || v === 'local' || v === 'slurm') return v;
   throw new FluxError('usage', `unknown backend "${v}"`, 'use --backend docker, local or slurm', 2);
+}
+
+/** Where `round` with this pipeline keeps its run, without validating the whole pipeline. */
+export function runDirOfPipeline(file: string): string {
+  let name: unknown;
+  try {
+    name = (parseYaml(readFileSync(file, 'utf8')) as { name?: unknown } | null)?.name;
+  } catch (e) {
+    throw new FluxError('usage', `cannot read the pipeline ${file}: ${(e as Error).message.split('\n')[0]}`, 'pass an existing pipeline file with --pipeline, or the run dir with --run-dir', 2, { cause: e });
+  }
+  if (typeof name !== 'string' || name === '') throw new FluxError('usage', `the pipeline ${file} has no name, so its run dir is unknown`, 'pass the run dir with --run-dir', 2);
+  return resolve('runs', name);
+}
+
+/** Run dirs under ./runs, newest activity first. */
+export function recentRuns(root = 'runs'): { dir: string; mtimeMs: number }[] {
+  if (!existsSync(root)) return [];
+  const out: { dir: string; mtimeMs: number }[] = [];
+  for (const d of readdirSync(root, { withFileTypes: true })) {
+    if (!d.isDirectory()) continue;
+    const dir = resolve(root, d.name);
+    let newest = -1;
+    for (const f of ['state.json', 'events.jsonl']) {
+      try {
+        newest = Math.max(newest, statSync(join(dir, f)).mtimeMs);
+      } catch {
+        // not there
+      }
+    }
+    if (newest >= 0) out.push({ dir, mtimeMs: newest });
+  }
+  return out.sort((a, b) => b.mtimeMs - a.mtimeMs);
+}
+
+/**
+ * The run dir every command uses: --run-dir; else the one `round --pipeline P` uses; else the most
+ * recent run under runs/ (announced, since the person did not name it); else the default pipeline's.
+ */
+export function resolveRunDir(o: { runDir?: string | undefined; pipeline?: string | undefined }, announce: (line: string) => void = (l) => void process.stderr.write(`${l}\n`)): string {
+  if (o.runDir !== undefined) return runDirOption(o.runDir, '');
+  if (o.pipeline !== undefined) return runDirOfPipeline(o.pipeline);
+  const recent = recentRuns();
+  const newest = recent[0];
+  if (newest) {
+    announce(`run dir: ${relative(process.cwd(), newest.dir)} (the most recent of ${recent.length} under runs/; --run-dir or --pipeline picks another)`);
+    return newest.dir;
+  }
+  const def = pipelinePath(undefined);
+  return existsSync(def) ? runDirOfPipeline(def) : resolve('runs', 'reasonflux-v2');
+}
+
+/** A commander argument parser for a whole number in [min, max]; a bad value is a usage error (exit 2). */
+export function wholeNumber(what: string, min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v: string) => {
+    const n = /^\s*[0-9]+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${what} must be a whole number${max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : ` >= ${min}`}.`);
+    return n;
+  };
+}
+
+/** Seconds (a fraction allowed) >= 0. */
+export function seconds(what: string): (v: string) => number {
+  return (v: string) => {
+    const n = /^\s*[0-9]+(\.[0-9]+)?\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isFinite(n) || n < 0 || n > 7 * 24 * 3600) throw new InvalidArgumentError(`${what} must be a number of seconds >= 0, e.g. 30.`);
+    return n;
+  };
 }

@@ -1,56 +1,106 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
 import { FileTail } from '../backends/common.js';
-import { join, resolve } from 'node:path';
 import { stageFileName } from '../pipeline/plan.js';
+import { readOwner, LOCK_FILE } from '../state/lock.js';
 import { readState } from '../state/store.js';
+import { sameProcessAlive } from '../util/proc.js';
 import { FluxError } from '../util/errors.js';
-import { EXIT } from './context.js';
+import { EXIT, resolveRunDir } from './context.js';
 
 export interface LogsOptions {
   runDir?: string;
+  pipeline?: string;
   follow?: boolean;
-  attempt?: string;
+  attempt?: number;
 }
 
-/** Prints the newest attempt's log of a stage (ID for its latest round, or a key r<N>/ID); -f follows it. */
+const roundOf = (k: string): number => Number(/^r(\d+)\//.exec(k)?.[1] ?? 0);
+
+/** The key a name means: a key as is, an id for its latest round; otherwise a usage error with the nearest name. */
+export function resolveStageKey(name: string, keys: string[], runDir: string): string {
+  if (keys.includes(name)) return name;
+  const byId = keys.filter((k) => k.endsWith(`/${name}`)).sort((a, b) => roundOf(b) - roundOf(a))[0];
+  if (byId) return byId;
+  const names = [...new Set([...keys, ...keys.map((k) => k.replace(/^r\d+\//, ''))])];
+  const near = names.length > 0 ? closest(name, names) : undefined;
+  const hint = near !== undefined && distance(name, near) <= Math.max(2, Math.floor(near.length / 3)) ? `did you mean ${near}? ` : '';
+  throw new FluxError('usage', `no stage "${name}" in ${runDir}`, `${hint}stages: ${names.join(', ') || '(none planned yet)'}`, 2);
+}
+
+function attemptsWithLogs(logDir: string, key: string): number[] {
+  const prefix = `${stageFileName(key)}.attempt`;
+  if (!existsSync(logDir)) return [];
+  return readdirSync(logDir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.log'))
+    .map((f) => Number(f.slice(prefix.length, -4)))
+    .filter(Number.isInteger)
+    .sort((a, b) => a - b);
+}
+
+/** Prints the newest attempt's log of a stage (ID for its latest round, or a key r<N>/ID); -f follows it, and waits for it to start. */
 export async function logsCommand(stage: string, o: LogsOptions): Promise<number> {
-  const runDir = resolve(o.runDir ?? 'runs/reasonflux-v2');
+  const runDir = resolveRunDir(o);
   const st = readState(runDir);
   if (!st.ok) throw st.error;
-  const keys = Object.keys(st.value?.stages ?? {});
-  const key = keys.includes(stage)
-    ? stage
-    : keys
-        .filter((k) => k.endsWith(`/${stage}`))
-        .sort((a, b) => Number(/^r(\d+)/.exec(b)?.[1]) - Number(/^r(\d+)/.exec(a)?.[1]))[0];
-  if (!key) throw new FluxError('usage', `no stage "${stage}" in ${runDir}`, `use one of: ${keys.join(', ') || '(no stage has run yet)'}`, 2);
+  if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
+  const key = resolveStageKey(stage, Object.keys(st.value.stages), runDir);
   const logDir = join(runDir, 'logs');
-  const prefix = `${stageFileName(key)}.attempt`;
-  const attempts = existsSync(logDir)
-    ? readdirSync(logDir)
-        .filter((f) => f.startsWith(prefix) && f.endsWith('.log'))
-        .map((f) => Number(f.slice(prefix.length, -4)))
-        .filter(Number.isFinite)
-        .sort((a, b) => a - b)
-    : [];
-  const n = o.attempt !== undefined ? Number(o.attempt) : attempts[attempts.length - 1];
-  if (n === undefined || !attempts.includes(n)) throw new FluxError('usage', `no log for ${key}${o.attempt ? ` attempt ${o.attempt}` : ''}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 2);
-  const path = join(logDir, `${prefix}${n}.log`);
-  const tail = new FileTail(path);
-  const drain = () => tail.drain((c) => process.stdout.write(c));
-  drain();
-  if (!o.follow) return EXIT.ok;
-  let stop = false;
-  process.once('SIGINT', () => (stop = true));
-  while (!stop) {
-    await new Promise((r) => setTimeout(r, 500));
-    drain();
-    const now = readState(runDir);
-    const s = now.ok ? now.value?.stages[key] : undefined;
-    if (s && s.status !== 'running') {
-      drain();
-      break;
-    }
+  const pathOf = (n: number) => join(logDir, `${stageFileName(key)}.attempt${n}.log`);
+  // the header goes to stderr: a person sees which file this is, a pipe gets the log alone
+  const header = (n: number) => process.stderr.write(`==> ${key}, attempt ${n}: ${pathOf(n)} <==\n`);
+
+  let attempts = attemptsWithLogs(logDir, key);
+  if (o.attempt !== undefined && !attempts.includes(o.attempt)) {
+    throw new FluxError('usage', `no log for ${key} attempt ${o.attempt}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 2);
   }
-  return EXIT.ok;
+  let stop = false;
+  const onSigint = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    if (attempts.length === 0) {
+      if (!o.follow) throw new FluxError('usage', `no log for ${key} yet: it has not started`, `follow it from its start with \`flux-train logs ${key} -f\``, 2);
+      process.stderr.write(`waiting for ${key} to start (Ctrl-C to stop waiting)\n`);
+      while (!stop && attempts.length === 0) {
+        await new Promise((r) => setTimeout(r, 500));
+        attempts = attemptsWithLogs(logDir, key);
+      }
+      if (stop) return EXIT.ok;
+    }
+    let n = o.attempt ?? (attempts[attempts.length - 1] as number);
+    header(n);
+    let tail = new FileTail(pathOf(n));
+    const drain = () => tail.drain((c) => process.stdout.write(c));
+    drain();
+    if (!o.follow) return EXIT.ok;
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, 500));
+      drain();
+      // a retry writes a new attempt's log: follow it
+      const newest = attemptsWithLogs(logDir, key).at(-1);
+      if (o.attempt === undefined && newest !== undefined && newest > n) {
+        n = newest;
+        header(n);
+        tail = new FileTail(pathOf(n));
+        drain();
+        continue;
+      }
+      const now = readState(runDir);
+      const s = now.ok ? now.value?.stages[key] : undefined;
+      // between a failed attempt and its retry the stage is "failed" while flux-train still works on it
+      const owner = readOwner(join(runDir, LOCK_FILE));
+      const busy = owner !== undefined && owner.current === key && (owner.host !== hostname() || sameProcessAlive(owner.pid, owner.startTime));
+      if (s && s.status !== 'running' && s.status !== 'pending' && !busy) {
+        drain();
+        break;
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }

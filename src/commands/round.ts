@@ -6,7 +6,10 @@ import type { Backend, LiveJob } from '../backends/backend.js';
 import { createBackend } from '../backends/select.js';
 import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import type { Plan } from '../pipeline/plan-types.js';
-import { decideActions, describeAction, type PlannedAction, type Selection } from '../state/actions.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import { decideActions, type PlannedAction, type Selection } from '../state/actions.js';
+import { handleInterrupts } from './interrupt.js';
+import { predictBlocked, printPlan, stagesToRun } from './plan-view.js';
 import { fingerprintPlan, type Fingerprint } from '../state/fingerprint.js';
 import { RunLock } from '../state/lock.js';
 import { assertInsideRunDir, checkRunDirPath, runDirOption } from '../state/run-dir.js';
@@ -15,12 +18,13 @@ import { hasRun, outputDirOfKey, readState, rebuildState, RunStore } from '../st
 import { redact, redactDeep, useSecrets } from '../util/redact.js';
 import { now, type RunEvent } from '../run/events.js';
 import { Scheduler } from '../run/scheduler.js';
-import { chooseRenderer, type Renderer } from '../ui/renderer.js';
+import { onOutputClosed } from '../ui/output.js';
+import { chooseRenderer, type Renderer, type RendererKind } from '../ui/renderer.js';
 import { FluxError } from '../util/errors.js';
-import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseGpus, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
+import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
 
 export interface RoundOptions {
-  n?: string;
+  n?: number;
   pipeline?: string;
   runDir?: string;
   dryRun?: boolean;
@@ -28,20 +32,20 @@ export interface RoundOptions {
   quiet?: boolean;
   backend?: string;
   image?: string;
-  gpus?: string;
+  gpus?: GpuSpec;
   user?: string;
   detach?: boolean;
   from?: string;
   only?: string[];
   restartStage?: string[];
-  maxAttempts?: string;
-  backoff?: string;
-  grace?: string;
+  maxAttempts?: number;
+  backoff?: number;
+  grace?: number;
   hashData?: boolean;
   skipDiskCheck?: boolean;
   localEnv?: string;
   hfCache?: string;
-  pollMs?: string;
+  pollMs?: number;
 }
 
 function invokingUser(): string | undefined {
@@ -53,11 +57,11 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   if (o.runDir !== undefined) runDirOption(o.runDir, '');
   const file = pipelinePath(o.pipeline);
   const p = loadOrThrow(file);
-  const rounds = parseRounds(o.n);
+  const rounds = parseRounds(o.n === undefined ? undefined : String(o.n));
   const backendName = parseBackend(o.backend) ?? p.spec.backend;
   const runDir = o.runDir !== undefined ? runDirOption(o.runDir, '') : defaultRunDir(p);
   checkRunDirPath(runDir);
-  const gpus = parseGpus(o.gpus);
+  const gpus = o.gpus;
   const { plan, warnings } = planOrThrow(p, {
     rounds,
     runDir,
@@ -70,6 +74,12 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   });
   useSecrets(p.spec.docker.pass_env, plan.stages.map((s) => s.env));
   for (const w of warnings) process.stderr.write(`${redact(formatDiagnostic(w))}\n`);
+  // the local backend runs commands on this host: an image the pipeline names would be silently unused
+  if (plan.backend === 'local') {
+    for (const st of p.spec.stages) {
+      if (st.image !== undefined) process.stderr.write(`warning: stage ${st.id}: image ${st.image} is not used with the local backend; ${st.kind === 'command' ? `its command runs on this host (the program is looked up in the --local-env environment's bin/ first, then on PATH)` : 'it trains with the llamafactory-cli of --local-env'}\n`);
+    }
+  }
   // every output dir must stay inside the run dir, symlinks resolved, before anything reads or moves it
   for (const s of plan.stages) assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
   const stateRes = readState(plan.runDir);
@@ -97,46 +107,47 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   if (o.dryRun) {
     if (!reachable.ok) process.stderr.write(`note: ${reachable.error.shortMessage}; running jobs cannot be seen, so the plan assumes none\n`);
     const live = reachable.ok ? await findLiveJobs(backend, runId, plan, true) : new Map<string, LiveJob>();
-    const actions = decideActions(plan, fps, state, live, selection);
+    const actions = predictBlocked(plan, decideActions(plan, fps, state, live, selection), state);
     printPlan(plan, actions, o.json ?? false, warnings.map(formatDiagnostic));
     return EXIT.ok;
   }
 
   if (!reachable.ok) throw reachable.error;
+  // checks come before the lock and the run dir: a run that cannot start leaves nothing behind and says so once
+  const checked = await checkBeforeLocking(backend, plan, runId, (live) => decideActions(plan, fps, state, live, selection), state, warnList);
   const lock = RunLock.acquire(plan.runDir, `flux-train ${process.argv.slice(2).join(' ')}`);
   if (!lock.ok) throw lock.error;
   const store = new RunStore(plan.runDir, state);
   const logger = pino({ base: { run: runId } }, pino.destination({ dest: join(plan.runDir, 'flux-train.log'), sync: true, mkdir: true }));
   const kind = chooseRenderer({ json: o.json ?? false, quiet: o.quiet ?? false, isTTY: process.stdout.isTTY === true });
-  let renderer: Renderer;
-  if (kind === 'tty') {
-    const { TtyRenderer } = await import('../ui/tty.js');
-    renderer = new TtyRenderer(plan);
-  } else {
-    const { PlainRenderer, JsonRenderer } = await import('../ui/plain.js');
-    renderer = kind === 'json' ? new JsonRenderer() : new PlainRenderer(undefined, kind === 'quiet');
-  }
+  const renderer = await makeRenderer(kind, plan);
+  const stopWatchingOutput = onOutputClosed((stream, code) =>
+    logger.warn({ stream, code }, `${stream} was closed (${code}): nothing more is printed there; the run goes on and is recorded here and in events.jsonl`),
+  );
   const emit = (event: RunEvent) => {
     const e = redactDeep(event);
     store.record(e);
     if (e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
     renderer.handle(e);
   };
-  const interrupt = new AbortController();
-  let sigints = 0;
-  const onSigint = () => {
-    sigints++;
-    if (sigints === 1) {
-      process.stderr.write(o.detach ? '\ninterrupt: leaving the running stage detached; `flux-train resume` re-attaches\n' : '\ninterrupt: stopping the running stage (SIGTERM, then SIGKILL); press Ctrl-C again to quit at once\n');
-      interrupt.abort();
-    } else {
+  const grace = o.grace ?? 30;
+  let currentKey: string | undefined;
+  const signals = handleInterrupts({
+    detach: o.detach ?? false,
+    graceSeconds: grace,
+    tty: kind === 'tty',
+    say: (m, signal) => {
+      logger.warn({ signal }, m);
+      renderer.notice(m);
+    },
+    killed: () => emit({ type: 'warning', ts: now(), ...(currentKey !== undefined ? { key: currentKey } : {}), message: 'second Ctrl-C: the running stage was killed at once (SIGKILL) instead of stopped gracefully' }),
+    quit: () => {
+      logger.warn('interrupt: quitting at once');
       store.close();
       lock.value.release();
-      process.exit(EXIT.interrupted);
-    }
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+      logger.flush();
+    },
+  });
   const t0 = Date.now();
   try {
     const took = lock.value.takenOver;
@@ -150,7 +161,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     if (recovered) emit({ type: 'warning', ts: now(), message: recovered.note });
     emit({ type: 'run-started', ts: now(), runId, pipeline: file, pipelineName: p.spec.name, rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
     const live = await findLiveJobs(backend, runId, plan, false);
-    const actions = decideActions(plan, fps, store.state, live, selection);
+    const actions = predictBlocked(plan, decideActions(plan, fps, store.state, live, selection), store.state);
     upgradeFingerprints(store.state, fps, actions);
     // an exited job whose outcome is already recorded (the CLI died before removing it) is just clutter
     for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
@@ -158,10 +169,8 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
       const fp = fps.get(a.key);
       emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}) });
     }
-    const toRun = plan.stages.filter((s) => {
-      const a = actions.find((x) => x.key === s.key);
-      return a !== undefined && a.action !== 'skip' && a.action !== 'blocked' && a.action !== 'reattach';
-    });
+    // the state may have moved while this CLI waited for the lock: check what was not checked yet
+    const toRun = stagesToRun(plan, actions).filter((s) => !checked.has(s.key));
     if (toRun.length > 0) {
       const pre = await backend.preflight(plan, toRun);
       if (!pre.ok) {
@@ -186,13 +195,17 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
         flushWarnings();
         emit(e);
       },
-      maxAttempts: o.maxAttempts !== undefined ? Number(o.maxAttempts) : p.spec.retries.max_attempts,
-      backoffSeconds: o.backoff !== undefined ? Number(o.backoff) : p.spec.retries.backoff_seconds,
-      graceSeconds: o.grace !== undefined ? Number(o.grace) : 30,
-      interrupt: interrupt.signal,
+      maxAttempts: o.maxAttempts ?? p.spec.retries.max_attempts,
+      backoffSeconds: o.backoff ?? p.spec.retries.backoff_seconds,
+      graceSeconds: grace,
+      interrupt: signals.interrupt,
+      kill: signals.kill,
       detach: o.detach ?? false,
-      ...(o.pollMs !== undefined ? { pollMs: Number(o.pollMs) } : {}),
-      onCurrent: (k) => lock.value.update(k),
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+      onCurrent: (k) => {
+        currentKey = k;
+        lock.value.update(k);
+      },
     });
     const result = await scheduler.run();
     flushWarnings();
@@ -202,9 +215,9 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary });
     return result.exitCode;
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    signals.dispose();
     await renderer.end();
+    stopWatchingOutput();
     store.close();
     lock.value.release();
     logger.flush();
@@ -240,6 +253,34 @@ function upgradeFingerprints(state: RunState, fps: Map<string, Fingerprint>, act
   }
 }
 
+/** The backend's checks for the stages that will run, from the state as it is now; returns the stages checked. */
+async function checkBeforeLocking(
+  backend: Backend,
+  plan: Plan,
+  runId: string,
+  decide: (live: Map<string, LiveJob>) => PlannedAction[],
+  state: RunState | undefined,
+  warnings: string[],
+): Promise<Set<string>> {
+  const live = await findLiveJobs(backend, runId, plan, false);
+  const toRun = stagesToRun(plan, predictBlocked(plan, decide(live), state));
+  if (toRun.length > 0) {
+    const pre = await backend.preflight(plan, toRun);
+    if (!pre.ok) throw pre.error;
+    warnings.push(...pre.value);
+  }
+  return new Set(toRun.map((s) => s.key));
+}
+
+async function makeRenderer(kind: RendererKind, plan: Plan): Promise<Renderer> {
+  if (kind === 'tty') {
+    const { TtyRenderer } = await import('../ui/tty.js');
+    return new TtyRenderer(plan);
+  }
+  const { PlainRenderer, JsonRenderer } = await import('../ui/plain.js');
+  return kind === 'json' ? new JsonRenderer() : new PlainRenderer(undefined, kind === 'quiet', plan.runDir);
+}
+
 async function findLiveJobs(backend: Backend, runId: string, plan: Plan, tolerant: boolean): Promise<Map<string, LiveJob>> {
   const live = new Map<string, LiveJob>();
   for (const s of plan.stages) {
@@ -254,58 +295,3 @@ async function findLiveJobs(backend: Backend, runId: string, plan: Plan, toleran
   return live;
 }
 
-function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, warnings: string[]): void {
-  const write = (t: string) => process.stdout.write(redact(t));
-  const byKey = new Map(actions.map((a) => [a.key, a]));
-  if (json) {
-    const out = {
-      pipeline: plan.pipeline,
-      run_dir: plan.runDir,
-      rounds: plan.rounds,
-      backend: plan.backend,
-      image: plan.image,
-      mounts: plan.mounts,
-      stages: plan.stages.map((s) => {
-        const a = byKey.get(s.key) as PlannedAction;
-        return {
-          key: s.key,
-          id: s.id,
-          round: s.round,
-          stage: s.stage,
-          kind: s.kind,
-          action: describeAction(a),
-          reason: a.reason,
-          ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}),
-          ...(a.changed ? { changed: a.changed } : {}),
-          depends_on: s.dependsOn,
-          model: s.kind === 'train' ? (s.trainerModel ?? '') : '',
-          ...(s.refModel ? { ref_model: s.args['ref_model'] } : {}),
-          datasets: s.datasets.map((d) => ({ name: d.name, path: d.hostPath, info: d.info })),
-          output_dir: s.outputDir,
-          trainer_output_dir: s.trainerOutputDir,
-          config: s.kind === 'train' ? s.configPath : undefined,
-          args: s.args,
-          command: s.command,
-          env: s.env,
-          gpus: s.gpus,
-          image: s.image,
-        };
-      }),
-      warnings,
-    };
-    write(`${JSON.stringify(redactDeep(out), null, 2)}\n`);
-    return;
-  }
-  write(`plan: ${plan.pipelineName}, rounds 1..${plan.rounds}, backend ${plan.backend}, image ${plan.image}\nrun dir: ${plan.runDir}\n`);
-  for (const m of plan.mounts) write(`  mount ${m.host} -> ${m.container} (${m.mode}, ${m.what})\n`);
-  for (const s of plan.stages) {
-    const a = byKey.get(s.key) as PlannedAction;
-    const model = s.kind === 'train' ? (s.model?.kind === 'stage' ? `${s.model.key} (${s.trainerModel})` : s.trainerModel) : '-';
-    const data = s.datasets.map((d) => `${d.name}=${d.hostPath}`).join(', ') || '-';
-    write(
-      `${s.key.padEnd(24)} ${describeAction(a).padEnd(22)} ${a.reason}\n    ${s.kind === 'train' ? s.stage : 'command'}  model: ${model}\n    data: ${data}\n    out: ${s.outputDir}${s.trainerOutputDir !== s.outputDir ? ` (trainer sees ${s.trainerOutputDir})` : ''}\n`,
-    );
-  }
-  const n = (k: string) => actions.filter((a) => a.action === k).length;
-  write(`${actions.length} stage instances: ${n('run')} run, ${n('rerun')} rerun, ${n('resume')} resume, ${n('reattach')} re-attach, ${n('skip')} skip, ${n('blocked')} blocked\n`);
-}

@@ -33,6 +33,8 @@ export interface SchedulerOptions {
   graceSeconds: number;
   /** Ctrl-C: stop the running job (or leave it, with detach) and return */
   interrupt: AbortSignal;
+  /** a second Ctrl-C: kill the running job now instead of waiting out the grace period */
+  kill?: AbortSignal;
   detach: boolean;
   pollMs?: number;
   /** tells the lock what is running, for a second CLI's error message */
@@ -85,7 +87,10 @@ export class Scheduler {
     if (plan.stages.some((s) => s.kind === 'train')) writeDatasetInfo(plan);
     let exitCode = 0;
     for (const s of plan.stages) {
-      if (this.#o.interrupt.aborted) break;
+      if (this.#o.interrupt.aborted) {
+        exitCode = 130;
+        break;
+      }
       const a = byKey.get(s.key) as PlannedAction;
       const outcome = await this.#stage(s, a);
       this.#outcomes.set(s.key, outcome);
@@ -185,6 +190,10 @@ export class Scheduler {
     const fp = this.#o.fingerprints.get(s.key) as Fingerprint;
     const job: JobSpec = { runId: this.#o.runId, runDir: plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: attemptLogPath(plan.runDir, s.key, attempt) };
     const t0 = Date.now();
+    // trainer_log.jsonl keeps the lines of earlier attempts (LLaMA-Factory appends on resume): progress
+    // starts after them, so a resume from checkpoint-100 never shows "step 5/300" first
+    const tail = new TrainerLogTail(join(s.outputDir, 'trainer_log.jsonl'));
+    const earlier = tail.poll();
     let handle: JobHandleRecord;
     if (existing) {
       handle = existing;
@@ -209,14 +218,21 @@ export class Scheduler {
     }
 
     // progress from trainer_log.jsonl and new checkpoints, polled while the job runs
-    const tail = new TrainerLogTail(join(s.outputDir, 'trainer_log.jsonl'));
     let lastStep: number | undefined;
     let finalLoss: number | undefined;
     let total: number | undefined;
     // checkpoints already there are old news; a new one counts once it is complete
     const seenCkpt = new Set(checkpointSteps(s.outputDir));
+    // re-attached: the job ran unwatched, so where it stands now is news (its newest line and checkpoint)
+    let replay = existing ? earlier.slice(-1) : [];
+    if (existing && s.kind === 'train') {
+      const newest = listCheckpoints(s.outputDir).find((c) => c.valid)?.step;
+      if (newest !== undefined && newest !== this.#o.state().stages[s.key]?.checkpoint) emit({ type: 'stage-checkpoint', ts: now(), key: s.key, step: newest });
+    }
     const pollProgress = () => {
-      for (const r of tail.poll()) {
+      const records = [...replay, ...tail.poll()];
+      replay = [];
+      for (const r of records) {
         lastStep = r.current_steps;
         total = r.total_steps;
         if (r.loss !== undefined) finalLoss = r.loss;
@@ -251,8 +267,14 @@ export class Scheduler {
       if (this.#o.detach) follow.abort();
       else void backend.stop(handle, this.#o.graceSeconds).catch(() => undefined);
     };
+    const onKill = () => {
+      interrupted = true;
+      if (!this.#o.detach) void backend.stop(handle, 0).catch(() => undefined);
+    };
     this.#o.interrupt.addEventListener('abort', onInterrupt, { once: true });
+    this.#o.kill?.addEventListener('abort', onKill, { once: true });
     if (this.#o.interrupt.aborted) onInterrupt();
+    if (this.#o.kill?.aborted) onKill();
     let exit;
     try {
       exit = await backend.follow(handle, job, {
@@ -262,6 +284,7 @@ export class Scheduler {
     } finally {
       clearInterval(timer);
       this.#o.interrupt.removeEventListener('abort', onInterrupt);
+      this.#o.kill?.removeEventListener('abort', onKill);
     }
     pollProgress();
     // the failure signatures are in the last lines of the attempt's log, whoever wrote it
@@ -284,7 +307,7 @@ export class Scheduler {
         ts: now(),
         key: s.key,
         attempt,
-        durationMs: Date.now() - t0,
+        durationMs: Date.now() - attemptStart(this.#o.state(), s.key, attempt, t0),
         ...(finalLoss !== undefined ? { finalLoss } : {}),
         ...(total !== undefined ? { steps: total } : {}),
         fingerprint: fp.hash,
@@ -336,6 +359,12 @@ export class Scheduler {
       this.#o.emit({ type: 'checkpoint-quarantined', ts: now(), key: s.key, path: c.path, to, why: c.problem ?? 'invalid' });
     }
   }
+}
+
+/** When an attempt really started: a re-attached one started in an earlier session. */
+function attemptStart(state: RunState, key: string, attempt: number, fallback: number): number {
+  const at = Date.parse(state.stages[key]?.attempts.find((a) => a.n === attempt)?.startedAt ?? '');
+  return Number.isFinite(at) && at < fallback ? at : fallback;
 }
 
 /** The one-paragraph failure report: cause, evidence, what to do. */

@@ -58,3 +58,43 @@ export function eventLine(e: RunEvent): string | undefined {
       return `${e.ok ? 'done' : 'stopped'}: ${e.summary} (${formatDuration(e.durationMs)})`;
   }
 }
+
+/**
+ * The lines every renderer ends with: the summary, the run dir, and what to type next (the log of
+ * the stage that failed, or resume after an interruption).
+ */
+export class RunSummary {
+  #finished: Extract<RunEvent, { type: 'run-finished' }> | undefined;
+  #failed: string[] = [];
+  #interrupted: { key: string; detached: boolean } | undefined;
+  #notes: string[] = [];
+
+  constructor(private readonly runDir: string) {}
+
+  handle(e: RunEvent): void {
+    if (e.type === 'run-finished') this.#finished = e;
+    else if (e.type === 'stage-failed' && !e.willRetry) this.#failed.push(e.key);
+    else if (e.type === 'stage-interrupted') this.#interrupted = { key: e.key, detached: e.detached };
+  }
+
+  note(text: string): void {
+    this.#notes.push(text);
+  }
+
+  lines(): string[] {
+    const out = [...this.#notes];
+    const f = this.#finished;
+    if (f) out.push(`${f.ok ? 'done' : 'stopped'}: ${f.summary} (${formatDuration(f.durationMs)})`);
+    out.push(`run dir: ${this.runDir}`);
+    const dir = shellWord(this.runDir);
+    const failed = this.#failed[0];
+    if (failed !== undefined) out.push(`next: flux-train logs ${failed} --run-dir ${dir}`);
+    else if (this.#interrupted) out.push(`next: flux-train resume --run-dir ${dir}${this.#interrupted.detached ? ' (re-attaches to the running stage)' : ''}`);
+    return out;
+  }
+}
+
+/** A path as one shell word, so a printed command can be pasted. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,25 +1,44 @@
 import type { RunEvent } from '../run/events.js';
-import { eventLine } from './format.js';
+import { eventLine, RunSummary } from './format.js';
 import type { Renderer } from './renderer.js';
 
-/** One line per event for CI and pipes; progress at most every 10% or every 30 s per stage. */
+const toStdout = (l: string): void => void process.stdout.write(`${l}\n`);
+const toStderr = (l: string): void => void process.stderr.write(`${l}\n`);
+
+/** One line per event for CI and pipes; progress at most every 10% or every 30 s per stage, each step once. */
 export class PlainRenderer implements Renderer {
-  #lastProgress = new Map<string, { pct: number; at: number }>();
+  #lastProgress = new Map<string, { step: number; pct: number; at: number }>();
+  #summary: RunSummary;
   constructor(
-    private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+    private readonly write: (line: string) => void = toStdout,
     private readonly errorsOnly = false,
-  ) {}
+    runDir = '',
+    private readonly say: (line: string) => void = toStderr,
+  ) {
+    this.#summary = new RunSummary(runDir);
+  }
 
   handle(e: RunEvent): void {
-    if (this.errorsOnly && e.type !== 'stage-failed' && e.type !== 'run-finished' && e.type !== 'stage-blocked' && e.type !== 'checkpoint-quarantined') return;
+    this.#summary.handle(e);
+    if (e.type === 'run-finished') {
+      for (const l of this.#summary.lines()) this.write(l);
+      return;
+    }
+    if (this.errorsOnly && e.type !== 'stage-failed' && e.type !== 'stage-blocked' && e.type !== 'checkpoint-quarantined') return;
     if (e.type === 'stage-progress') {
       const pct = e.total > 0 ? (e.step / e.total) * 100 : 0;
       const last = this.#lastProgress.get(e.key);
+      // LLaMA-Factory logs the last step twice (the step, then the end-of-training metrics)
+      if (last && e.step === last.step) return;
       if (last && pct - last.pct < 10 && Date.now() - last.at < 30_000 && e.step !== e.total) return;
-      this.#lastProgress.set(e.key, { pct, at: Date.now() });
+      this.#lastProgress.set(e.key, { step: e.step, pct, at: Date.now() });
     }
     const line = eventLine(e);
     if (line !== undefined) this.write(line);
+  }
+
+  notice(text: string): void {
+    this.say(text);
   }
 
   async end(): Promise<void> {}
@@ -27,9 +46,15 @@ export class PlainRenderer implements Renderer {
 
 /** Newline-delimited JSON, one event per line (container output stays in the log files). */
 export class JsonRenderer implements Renderer {
-  constructor(private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)) {}
+  constructor(
+    private readonly write: (line: string) => void = toStdout,
+    private readonly say: (line: string) => void = toStderr,
+  ) {}
   handle(e: RunEvent): void {
     this.write(JSON.stringify(e));
+  }
+  notice(text: string): void {
+    this.say(text);
   }
   async end(): Promise<void> {}
 }

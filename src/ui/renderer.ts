@@ -3,7 +3,9 @@ import type { RunEvent } from '../run/events.js';
 /** A consumer of run events. Renderers only display; they never decide anything. */
 export interface Renderer {
   handle(e: RunEvent): void;
-  /** flushes and stops the view; pending stages are shown as not reached */
+  /** a message for the person at the terminal (Ctrl-C acknowledged), shown where the renderer can show it now */
+  notice(text: string): void;
+  /** flushes and stops the view (pending stages are shown as not reached), then prints the summary lines */
   end(): Promise<void>;
 }
 
@@ -15,6 +17,7 @@ export function chooseRenderer(opts: { json?: boolean; quiet?: boolean; isTTY: b
   if (opts.quiet) return 'quiet';
   const env = opts.env ?? process.env;
   if (env['FLUX_TRAIN_RENDERER'] === 'plain') return 'plain';
+  if (env['FLUX_TRAIN_RENDERER'] === 'tty') return 'tty';
   if (env['CI'] === 'true' || env['TERM'] === 'dumb') return 'plain';
   return opts.isTTY ? 'tty' : 'plain';
 }

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { BIN, Rig, sleep } from '../helpers/rig.js';
+
+describe('flux-train logs', () => {
+  const rig = new Rig('logs');
+  after(() => rig.cleanup());
+  const state = (bStatus: string) =>
+    JSON.stringify({
+      schema: 1,
+      sessions: [],
+      stages: {
+        'r1/proposer_sft': { key: 'r1/proposer_sft', status: 'done', attempts: [{ n: 1 }, { n: 2 }] },
+        'r2/proposer_sft': { key: 'r2/proposer_sft', status: bStatus, attempts: [] },
+      },
+    });
+  rig.write('run/state.json', state('pending'));
+  rig.write('run/logs/r1-proposer_sft.attempt1.log', 'first try\n');
+  rig.write('run/logs/r1-proposer_sft.attempt2.log', 'second try\n');
+  const cli = (args: string[]) => execa(process.execPath, [BIN, 'logs', ...args, '--run-dir', rig.runDir], { reject: false });
+
+  it('prints the newest attempt, with a header on stderr naming the stage, the attempt and the file', async () => {
+    const r = await cli(['r1/proposer_sft']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'second try');
+    assert.equal(r.stderr, `==> r1/proposer_sft, attempt 2: ${rig.runDir}/logs/r1-proposer_sft.attempt2.log <==`);
+    const first = await cli(['r1/proposer_sft', '--attempt', '1']);
+    assert.equal(first.stdout, 'first try');
+  });
+
+  it('a mistyped stage gets "did you mean"', async () => {
+    const r = await cli(['propser_sft']);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /^flux-train logs: no stage "propser_sft" in \S+; did you mean proposer_sft\? stages: /);
+  });
+
+  it('a stage that has not started: an error without -f, and -f waits for it', async () => {
+    const now = await cli(['r2/proposer_sft']);
+    assert.equal(now.exitCode, 2);
+    assert.match(now.stderr, /no log for r2\/proposer_sft yet: it has not started; follow it from its start with `flux-train logs r2\/proposer_sft -f`/);
+    const follow = cli(['proposer_sft', '-f']);
+    await sleep(1500);
+    rig.write('run/logs/r2-proposer_sft.attempt1.log', 'round two\n');
+    rig.write('run/state.json', state('done'));
+    const r = await follow;
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'round two');
+    assert.match(r.stderr, /^waiting for r2\/proposer_sft to start/);
+    assert.match(r.stderr, /==> r2\/proposer_sft, attempt 1: /);
+  });
+});

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { effectiveTrainingTimeRatio, lastEventOfSessions, stageRows } from '../../src/commands/status.js';
+import type { RunState } from '../../src/state/state.js';
+import { BIN, Rig } from '../helpers/rig.js';
+
+const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+/** Two sessions: the first crashed at 100 s (its last event) without recording an end; the second ran 100..200 s. */
+function crashedThenFinished(): RunState {
+  return {
+    schema: 1,
+    sessions: [
+      { startedAt: t(0), pid: 1, host: 'h' },
+      { startedAt: t(100), pid: 2, host: 'h', endedAt: t(200), ok: true },
+    ],
+    stages: {
+      'r1/b': { key: 'r1/b', status: 'done', attempts: [{ n: 1, startedAt: t(100), endedAt: t(200), lastStep: 10 }] },
+      'r1/a': { key: 'r1/a', status: 'done', attempts: [{ n: 1, startedAt: t(0), endedAt: t(100), lastStep: 10 }] },
+      'r2/a': { key: 'r2/a', status: 'pending', attempts: [] },
+    },
+  };
+}
+
+describe('status', () => {
+  const rig = new Rig('status');
+  after(() => rig.cleanup());
+
+  it('a crashed session ends at its last event, so the ratio of a finished run stays put as time passes', () => {
+    const s = crashedThenFinished();
+    const ends = [t(100), t(200)];
+    const soon = effectiveTrainingTimeRatio(s, Date.parse(t(300)), ends);
+    const later = effectiveTrainingTimeRatio(s, Date.parse(t(30_000)), ends);
+    assert.equal(soon, 1);
+    assert.equal(later, soon);
+  });
+
+  it('reads each session’s last event from the event log', () => {
+    rig.write(
+      'run/events.jsonl',
+      [
+        { type: 'run-started', ts: t(0) },
+        { type: 'stage-starting', ts: t(50) },
+        { type: 'run-started', ts: t(100) },
+        { type: 'run-finished', ts: t(200) },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    assert.deepEqual(lastEventOfSessions(rig.runDir), [t(50), t(200)]);
+  });
+
+  it('lists stage instances in plan order, with times, output dir and log path', () => {
+    const rows = stageRows(crashedThenFinished(), '/r');
+    assert.deepEqual(
+      rows.map((r) => r.key),
+      ['r1/b', 'r1/a', 'r2/a'],
+    );
+    assert.equal(rows[0]?.startedAt, t(100));
+    assert.equal(rows[0]?.endedAt, t(200));
+    assert.equal(rows[0]?.outputDir, '/r/outputs/r1/b');
+    assert.equal(rows[0]?.log, '/r/logs/r1-b.attempt1.log');
+    assert.equal(rows[2]?.log, undefined);
+  });
+
+  it('does not call a run dir in use when the pid in its lock is dead', async () => {
+    const s = crashedThenFinished();
+    rig.write('run/state.json', JSON.stringify(s));
+    // a pid far above pid_max is never alive
+    rig.write('run/lock.json', JSON.stringify({ pid: 99_999_999, host: hostname(), startedAt: t(0), heartbeat: t(0), command: 'flux-train round --n 1' }));
+    const r = await execa(process.execPath, [BIN, 'status', '--run-dir', rig.runDir], { reject: false });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /in use/);
+    assert.match(r.stdout, /last run by pid 99999999 \(no longer running; its lock is stale/);
+    const wide = await execa(process.execPath, [BIN, 'status', '--run-dir', rig.runDir, '--wide'], { reject: false });
+    assert.match(wide.stdout, /started\s+ended\s+output dir\s+log/);
+  });
+});
