@@ -11,7 +11,7 @@ describe('flux-train logs', () => {
       schema: 1,
       sessions: [],
       stages: {
-        'r1/proposer_sft': { key: 'r1/proposer_sft', status: 'done', attempts: [{ n: 1 }, { n: 2 }] },
+        'r1/proposer_sft': { key: 'r1/proposer_sft', status: 'done', attempts: [{ n: 1, startedAt: '2026-01-01T00:00:00.000Z' }, { n: 2, startedAt: '2026-01-01T00:01:00.000Z' }] },
         'r2/proposer_sft': { key: 'r2/proposer_sft', status: bStatus, attempts: [] },
       },
     });

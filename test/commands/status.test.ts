@@ -41,10 +41,10 @@ describe('status', () => {
     rig.write(
       'run/events.jsonl',
       [
-        { type: 'run-started', ts: t(0) },
-        { type: 'stage-starting', ts: t(50) },
-        { type: 'run-started', ts: t(100) },
-        { type: 'run-finished', ts: t(200) },
+        { type: 'run-started', ts: t(0), runId: 'r', pipeline: 'p.yaml', pipelineName: 'p', rounds: 1, backend: 'docker', image: 'i:1', pid: 1, host: 'h', argv: [] },
+        { type: 'stage-starting', ts: t(50), key: 'r1/a', attempt: 1, fingerprint: 'f', fields: {} },
+        { type: 'run-started', ts: t(100), runId: 'r', pipeline: 'p.yaml', pipelineName: 'p', rounds: 1, backend: 'docker', image: 'i:1', pid: 2, host: 'h', argv: [] },
+        { type: 'run-finished', ts: t(200), ok: true, exitCode: 0, durationMs: 100_000, summary: '1 done' },
       ]
         .map((e) => JSON.stringify(e))
         .join('\n'),
