@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Regenerates configs/llamafactory-keys.json (the argument keys LLaMA-Factory accepts) from an installed
-LLaMA-Factory, so that flux-train's plan-time key check follows the version in your image.
+"""Regenerates the key set of one LLaMA-Factory version (the argument keys it accepts) from an installed
+LLaMA-Factory, so that flux-train's plan-time key check follows the version a pipeline pins
+(`llamafactory.version`). flux-train keeps one set per supported version: configs/llamafactory-keys/<version>.json.
 
 usage: VENV/bin/python scripts/update-llamafactory-keys.py [OUT.json]
-       (default OUT: configs/llamafactory-keys.json; run it with the python that has LLaMA-Factory)
+       (default OUT: configs/llamafactory-keys/<installed version>.json; run it with the python that has LLaMA-Factory)
 The file keeps the shape flux-train reads: {"_meta": {...}, "<ArgumentGroup>": {"key": {"type", "default", "choices"?}}}.
 """
 import dataclasses
@@ -55,6 +56,7 @@ def default(f):
 
 def main(out):
     import llamafactory
+    import transformers
     from llamafactory.hparams import DataArguments, FinetuningArguments, GeneratingArguments, ModelArguments, TrainingArguments
 
     groups = {
@@ -69,6 +71,8 @@ def main(out):
             "source_repo": "hiyouga/LLaMA-Factory",
             "commit": f"pypi-{getattr(llamafactory, '__version__', 'unknown')}",
             "llamafactory_version": getattr(llamafactory, "__version__", "unknown"),
+            # the HF TrainingArguments keys depend on it (4.x-only keys are unknown on 5.x)
+            "transformers_version": getattr(transformers, "__version__", "unknown"),
             "generated_by": "scripts/update-llamafactory-keys.py (dataclass fields of the installed package)",
         }
     }
@@ -85,6 +89,8 @@ def main(out):
                 e["choices"] = c
             entries[f.name] = e
         data[name] = entries
+    if out is None:
+        out = f"configs/llamafactory-keys/{data['_meta']['llamafactory_version']}.json"
     with open(out, "w") as fh:
         json.dump(data, fh, indent=1)
         fh.write("\n")
@@ -92,4 +98,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "configs/llamafactory-keys.json")
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,9 +1,11 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../llamafactory/write-configs.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
+import type { Pipeline } from '../pipeline/load.js';
+import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { EXIT, loadOrThrow, parseRounds, pipelinePath, planOrThrow } from './context.js';
 
 export interface ConfigOptions {
@@ -25,7 +27,38 @@ export async function configCommand(o: ConfigOptions): Promise<number> {
   if (stages.length === 0) {
     throw new FluxError('usage', `no stage instance matches --stage ${o.stage}`, `use one of: ${[...new Set(plan.stages.map((s) => s.id))].join(', ')} (or a key such as ${plan.stages[0]?.key ?? 'r1/ID'})`, 2);
   }
-  mkdirSync(out, { recursive: true });
+  ensureFolder(out, `--out ${o.out}`);
+  try {
+    return await writeAll(p, plan, stages, out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string') throw e;
+    const path = (e as NodeJS.ErrnoException).path ?? out;
+    throw new FluxError('output-folder', `cannot write ${path} (${code})`, `pass --out a folder you can write to; ${o.out} and what is inside it must be folders and files you own`, 2, { cause: e });
+  }
+}
+
+/** The folder --out names, made if missing; a file (or a file above it) in the way is bad input. */
+function ensureFolder(dir: string, what: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    st = undefined;
+  }
+  if (st !== undefined && !st.isDirectory()) {
+    throw new FluxError('output-folder', `${what} is ${st.isFile() ? 'a file' : 'not a folder'} (${dir})`, 'pass --out a new or existing folder, e.g. --out cfg', 2);
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way on its path' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'no permission to create it' : code;
+    throw new FluxError('output-folder', `cannot create ${what} (${dir}): ${why}`, 'pass --out a folder you can create, e.g. --out cfg', 2, { cause: e });
+  }
+}
+
+async function writeAll(p: Pipeline, plan: Plan, stages: PlanStage[], out: string): Promise<number> {
   const info = writeDatasetInfo(plan);
   process.stdout.write(`wrote ${info}\n`);
   for (const s of stages) {

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { projectRoot } from '../util/project-root.js';
+import { err, ok, type Result } from '../util/result.js';
 
 /**
  * The argument keys LLaMA-Factory's HfArgumentParser accepts, read from
- * configs/llamafactory-keys.json (regenerate with scripts/update-llamafactory-keys.py).
+ * configs/llamafactory-keys/<version>.json (regenerate with scripts/update-llamafactory-keys.py).
  */
 export interface KeyInfo {
   key: string;
@@ -21,10 +22,41 @@ export interface KeySet {
   keys: Map<string, KeyInfo>;
 }
 
-let cached: KeySet | undefined;
+/** One key set per supported LLaMA-Factory version: configs/llamafactory-keys/<version>.json. */
+export const KEYS_DIR = join(projectRoot, 'configs', 'llamafactory-keys');
+/** The version the shipped pipelines pin; the default where no pipeline names one. */
+export const DEFAULT_KEYS_VERSION = '0.9.5';
 
-export function loadKeySet(path = join(projectRoot, 'configs', 'llamafactory-keys.json')): KeySet {
-  if (cached && path === join(projectRoot, 'configs', 'llamafactory-keys.json')) return cached;
+const cache = new Map<string, KeySet>();
+
+/** The versions that have a key set, e.g. ["0.9.5", "0.9.6.dev0"]. */
+export function keySetVersions(dir = KEYS_DIR): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -'.json'.length))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The key set of the pinned LLaMA-Factory version, or why there is none. */
+export function keySetFor(version: string, dir = KEYS_DIR): Result<KeySet, { message: string; hint: string }> {
+  const versions = keySetVersions(dir);
+  // the version names a file: nothing but a plain version string may reach the path
+  if (!/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version) || !versions.includes(version)) {
+    return err({
+      message: `flux-train has no LLaMA-Factory key set for version "${version}" (it has: ${versions.join(', ') || 'none'})`,
+      hint: `pin one of ${versions.join(', ')}, or generate the set from an install of that version: VENV/bin/python scripts/update-llamafactory-keys.py configs/llamafactory-keys/${/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version) ? version : 'VERSION'}.json`,
+    });
+  }
+  return ok(loadKeySet(join(dir, `${version}.json`)));
+}
+
+export function loadKeySet(path = join(KEYS_DIR, `${DEFAULT_KEYS_VERSION}.json`)): KeySet {
+  const hit = cache.get(path);
+  if (hit) return hit;
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
   const meta = (raw['_meta'] ?? {}) as Record<string, unknown>;
   const keys = new Map<string, KeyInfo>();
@@ -51,7 +83,7 @@ export function loadKeySet(path = join(projectRoot, 'configs', 'llamafactory-key
     },
     keys,
   };
-  if (path === join(projectRoot, 'configs', 'llamafactory-keys.json')) cached = set;
+  cache.set(path, set);
   return set;
 }
 

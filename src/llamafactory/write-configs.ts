@@ -24,7 +24,7 @@ export function writeStageConfig(plan: Plan, stage: PlanStage, keySet: KeySet): 
     `flux-train: ${plan.pipelineName} round ${stage.round}, stage ${stage.id} (${stage.stage})`,
     `model: ${stage.model?.kind === 'stage' ? `output of ${stage.model.key}` : stage.model?.kind === 'base' ? `base model ${stage.model.name}` : '?'}`,
     `run: ${envPrefix(stage)}llamafactory-cli train ${stage.trainerConfigPath}`,
-    `generated for LLaMA-Factory ${plan.llamafactoryVersion} (key set ${keySet.source.commit.slice(0, 7)}); edits are overwritten`,
+    `generated for LLaMA-Factory ${plan.llamafactoryVersion} (key set ${keySet.source.version} @ ${keySet.source.commit.replace(/^([0-9a-f]{7})[0-9a-f]{33}$/, '$1')}); edits are overwritten`,
   ];
   const text = renderConfigYaml(stage.args, keySet, header);
   writeFileAtomic(stage.configPath, text);

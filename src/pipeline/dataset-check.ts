@@ -1,7 +1,10 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { basename, dirname, extname, join, sep } from 'node:path';
 import { effectiveColumns, effectiveTags } from '../llamafactory/dataset-info.js';
 import type { DatasetSpec } from './schema.js';
+import { kindOf } from './read-file.js';
+import { closest, distance } from 'fastest-levenshtein';
+import { hasOwn, own } from '../util/own.js';
 import { err, ok, type Result } from '../util/result.js';
 
 /** The file extensions LLaMA-Factory loads (FILEEXT2TYPE). */
@@ -18,12 +21,20 @@ export function firstDataFile(path: string): Result<string, DatasetProblem> {
   let st;
   try {
     st = statSync(path);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      return err({ code: 'unreadable', message: `dataset file ${path} cannot be read (${code ?? String(e)})`, hint: 'check the permissions of the file and the folders above it' });
+    }
     return err({
       code: 'missing-file',
       message: `dataset file ${path} does not exist`,
-      hint: 'download it first (see README "Datasets": scripts/fetch-datasets.sh), or correct the path; relative paths are relative to the pipeline file',
+      hint: 'correct the path (relative paths are relative to the pipeline file), or put the file there',
     });
+  }
+  if (!st.isDirectory() && !st.isFile()) {
+    // opening a FIFO blocks until a writer comes; a device may never end
+    return err({ code: 'unreadable', message: `dataset path ${path} is ${kindOf(st)}, not a file or folder`, hint: 'point the dataset at a regular data file or a folder of them' });
   }
   if (!st.isDirectory()) {
     const ext = extname(path).slice(1).toLowerCase();
@@ -36,11 +47,16 @@ export function firstDataFile(path: string): Result<string, DatasetProblem> {
     }
     return ok(path);
   }
-  const files = readdirSync(path)
-    .filter((f) => !f.startsWith('.'))
-    .sort();
+  let files: string[];
+  try {
+    files = readdirSync(path)
+      .filter((f) => !f.startsWith('.'))
+      .sort();
+  } catch (e) {
+    return err({ code: 'unreadable', message: `dataset folder ${path} cannot be listed (${(e as NodeJS.ErrnoException).code ?? String(e)})`, hint: 'check the permissions of the folder' });
+  }
   if (files.length === 0) {
-    return err({ code: 'missing-file', message: `dataset folder ${path} is empty`, hint: 'download the dataset into it (scripts/fetch-datasets.sh)' });
+    return err({ code: 'missing-file', message: `dataset folder ${path} is empty`, hint: 'put the data files into it' });
   }
   const exts = new Set(files.map((f) => extname(f).slice(1).toLowerCase()));
   if (exts.size > 1) {
@@ -57,13 +73,23 @@ export function firstDataFile(path: string): Result<string, DatasetProblem> {
 export function readFirstRecord(file: string, maxBytes = 16 * 1024 * 1024): Result<unknown, DatasetProblem> {
   const ext = extname(file).slice(1).toLowerCase();
   if (ext !== 'json' && ext !== 'jsonl') return ok(undefined); // parquet/arrow/csv: not inspected
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    return err({ code: 'unreadable', message: `dataset file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, hint: 'check the permissions of the file' });
+  }
   const chunks: Buffer[] = [];
   let total = 0;
   try {
     const buf = Buffer.alloc(64 * 1024);
     for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        return err({ code: 'unreadable', message: `dataset file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, hint: 'check that it is a readable file' });
+      }
       if (n <= 0) break;
       chunks.push(Buffer.from(buf.subarray(0, n)));
       total += n;
@@ -151,17 +177,17 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
   const keys = Object.keys(rec).join(', ');
   // a column mapped explicitly must exist: LLaMA-Factory fails with a KeyError inside datasets.map
   for (const [what, col] of Object.entries(spec.columns ?? {})) {
-    if (typeof col === 'string' && !(col in rec)) problems.push(`${what} column "${col}" is missing (the record has: ${keys})`);
+    if (typeof col === 'string' && !hasOwn(rec, col)) problems.push(`${what} column "${col}" is missing (the record has: ${keys})`);
   }
   const need = (col: string | undefined, what: string): unknown => {
     if (col === undefined) return undefined;
-    if (!(col in rec)) problems.push(`${what} column "${col}" is missing (the record has: ${keys})`);
-    return rec[col];
+    if (!hasOwn(rec, col)) problems.push(`${what} column "${col}" is missing (the record has: ${keys})`);
+    return own(rec, col);
   };
   if (spec.formatting === 'alpaca') {
-    if ('conversations' in rec || 'messages' in rec) {
-      if (!(cols['prompt'] as string in rec)) {
-        problems.push(`the record looks like sharegpt (it has "${'conversations' in rec ? 'conversations' : 'messages'}") but the dataset is declared alpaca`);
+    if (hasOwn(rec, 'conversations') || hasOwn(rec, 'messages')) {
+      if (!hasOwn(rec, cols['prompt'] as string)) {
+        problems.push(`the record looks like sharegpt (it has "${hasOwn(rec, 'conversations') ? 'conversations' : 'messages'}") but the dataset is declared alpaca`);
         return problems;
       }
     }
@@ -172,7 +198,7 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
         if (v !== undefined && typeof v !== 'string') problems.push(`alpaca ${side} must be a string, got ${Array.isArray(v) ? 'a list' : typeof v}`);
       }
     } else {
-      if ('chosen' in rec && 'rejected' in rec && !((cols['response'] as string) in rec)) {
+      if (hasOwn(rec, 'chosen') && hasOwn(rec, 'rejected') && !hasOwn(rec, cols['response'] as string)) {
         problems.push('the record has chosen/rejected, so it is preference data: declare `ranking: true`');
       } else need(cols['response'], 'response');
     }
@@ -182,13 +208,13 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
   const tags = effectiveTags(spec);
   const msgs = need(cols['messages'], 'messages');
   if (msgs === undefined) {
-    if ('instruction' in rec) problems.push('the record looks like alpaca (it has "instruction") but the dataset is declared sharegpt');
+    if (hasOwn(rec, 'instruction')) problems.push('the record looks like alpaca (it has "instruction") but the dataset is declared sharegpt');
     return problems;
   }
   if (!Array.isArray(msgs)) return [...problems, `messages column "${cols['messages']}" must be a list of turns`];
   let turns = msgs as Record<string, unknown>[];
-  if (turns.length > 0 && turns[0]?.[tags.role_tag] === tags.system_tag) turns = turns.slice(1);
-  const badTurn = turns.find((t) => typeof t !== 'object' || t === null || !(tags.role_tag in t) || !(tags.content_tag in t));
+  if (turns.length > 0 && typeof turns[0] === 'object' && turns[0] !== null && own(turns[0], tags.role_tag) === tags.system_tag) turns = turns.slice(1);
+  const badTurn = turns.find((t) => typeof t !== 'object' || t === null || Array.isArray(t) || !hasOwn(t, tags.role_tag) || !hasOwn(t, tags.content_tag));
   if (badTurn !== undefined) {
     problems.push(`turns must be objects with "${tags.role_tag}" and "${tags.content_tag}" (set \`tags\` for other names, e.g. role/content)`);
     return problems;
@@ -196,7 +222,7 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
   const userish = new Set([tags.user_tag, tags.observation_tag]);
   const asstish = new Set([tags.assistant_tag, tags.function_tag]);
   turns.forEach((t, i) => {
-    const role = String(t[tags.role_tag]);
+    const role = String(own(t, tags.role_tag));
     const okRole = i % 2 === 0 ? userish.has(role) : asstish.has(role);
     if (!okRole) problems.push(`turn ${i} has role "${role}", expected ${i % 2 === 0 ? tags.user_tag : tags.assistant_tag} (turns must alternate user/assistant)`);
   });
@@ -209,13 +235,62 @@ export function checkRecord(spec: DatasetSpec, record: unknown): string[] {
       if (v === undefined) continue;
       if (typeof v !== 'object' || v === null || Array.isArray(v)) {
         problems.push(`sharegpt ${side} must be one message object {"${tags.role_tag}": "${tags.assistant_tag}", "${tags.content_tag}": ...}, got ${typeof v === 'string' ? 'a string' : Array.isArray(v) ? 'a list' : typeof v}`);
-      } else if (!asstish.has(String((v as Record<string, unknown>)[tags.role_tag]))) {
+      } else if (!asstish.has(String(own(v as Record<string, unknown>, tags.role_tag)))) {
         problems.push(`sharegpt ${side} must have role "${tags.assistant_tag}"`);
       }
     }
   } else {
-    if ('chosen' in rec && 'rejected' in rec) problems.push('the record has chosen/rejected, so it is preference data: declare `ranking: true`');
+    if (hasOwn(rec, 'chosen') && hasOwn(rec, 'rejected')) problems.push('the record has chosen/rejected, so it is preference data: declare `ranking: true`');
     else if (turns.length % 2 !== 0) problems.push(`SFT conversations must end on an assistant turn (even number of turns), this one has ${turns.length}`);
   }
   return problems;
+}
+
+/** The folders scripts/fetch-datasets.sh downloads (the released ReasonFlux-V2 data). */
+export const RELEASED_DATASET_DIRS = ['ReasonFlux-V2-SFT', 'ReasonFlux-V2-DPO', 'ReasonFlux-V2-Reasoner-DPO'];
+
+export interface MissingContext {
+  /** the round whose file this is */
+  round: number;
+  /** the round number the source was declared for (`source: {2: ...}`), `default`, or `path` */
+  declaredFor: string;
+  /** the dataset's Hugging Face id, where declared */
+  hfHubId?: string;
+}
+
+/**
+ * The fix for a dataset file that is not there, by where it comes from: the released data
+ * (scripts/fetch-datasets.sh), the demo or tiny-cpu fixtures (their scripts), a later round's data
+ * (never released: a command stage of the previous round writes it, or you do) or a typo.
+ */
+export function missingDataHint(hostPath: string, ctx: MissingContext): string {
+  const near = nearName(hostPath);
+  const parts = hostPath.split(sep);
+  const demo = parts.lastIndexOf('.demo');
+  let how: string;
+  if (near !== undefined) how = `did you mean ${near}? (correct the path in the pipeline)`;
+  else if (demo >= 0) how = `make the demo data: node scripts/make-demo-data.mjs ${parts.slice(0, demo + 1).join(sep)}`;
+  else if (hostPath.includes(`${sep}.cache${sep}tiny-cpu${sep}`)) how = 'make the tiny-cpu fixtures: bash scripts/make-tiny-cpu-fixtures.sh';
+  else if (ctx.round >= 2 && ctx.declaredFor !== '1') {
+    how = `round ${ctx.round} data was never released: write it with a command stage of round ${ctx.round - 1} (\`source: {default: {stage: ID, file: NAME}}\`, see README "Datasets"), or put the file there by hand`;
+  } else if (ctx.hfHubId !== undefined || parts.some((p) => RELEASED_DATASET_DIRS.includes(p))) {
+    how = `download the released data: scripts/fetch-datasets.sh${ctx.hfHubId ? ` (${ctx.hfHubId})` : ''}; see README "Datasets"`;
+  } else how = 'correct the path (relative paths are relative to the pipeline file), or put the file there';
+  return how;
+}
+
+/** A file in the same folder whose name is nearly the one asked for (case, a typo). */
+function nearName(hostPath: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(hostPath));
+  } catch {
+    return undefined;
+  }
+  const want = basename(hostPath);
+  const same = names.find((n) => n.toLowerCase() === want.toLowerCase());
+  // a tight bound: dpo_reasoner.jsonl is not a typo of dpo_proposer.jsonl
+  const close = names.length > 0 ? closest(want, names) : undefined;
+  const guess = same ?? (close !== undefined && distance(want, close) <= 2 ? close : undefined);
+  return guess === undefined || guess === want ? undefined : join(dirname(hostPath), guess);
 }

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { Locator, type Diagnostic, type PathSegment } from './diagnostics.js';
 import { PipelineSpec } from './schema.js';
-import { checkValueType, loadKeySet, suggestFrom, suggestKey, type KeySet } from '../llamafactory/keys.js';
+import { readRegularFile } from './read-file.js';
+import { checkRange } from '../llamafactory/ranges.js';
+import { checkValueType, keySetFor, suggestFrom, suggestKey, type KeySet } from '../llamafactory/keys.js';
+import { hasOwn, own, RESERVED_NAMES } from '../util/own.js';
+import { unreachable } from '../util/unreachable.js';
 import { err, ok, type Result } from '../util/result.js';
 
 /** A pipeline that parsed and passed the schema, with what is needed to point at its lines. */
@@ -31,52 +34,133 @@ export const MANAGED_KEYS: Record<string, string> = {
   do_train: 'train stages always run with do_train: true',
 };
 
+/** A pipeline is a page of YAML; anything near this size is not one (and must not be read whole). */
+export const MAX_PIPELINE_BYTES = 1024 * 1024;
+/** yaml's own default, set explicitly: an alias bomb expands exponentially, this bounds it. */
+export const MAX_YAML_ALIASES = 100;
+
 export function loadPipeline(file: string): Result<Pipeline, Diagnostic[]> {
   const abs = resolve(file);
-  if (!existsSync(abs)) {
-    return err([
-      {
-        severity: 'error',
-        code: 'missing-file',
-        file,
-        line: 0,
-        column: 0,
-        path: '(file)',
-        message: `pipeline file ${file} does not exist`,
-        hint: 'pass an existing file with --pipeline, e.g. pipelines/reasonflux-v2.yaml',
-      },
-    ]);
+  const whole = (code: string, message: string, hint: string): Result<Pipeline, Diagnostic[]> =>
+    err([{ severity: 'error', code, file, line: 0, column: 0, path: '(file)', message, hint }]);
+  const read = readRegularFile(abs, MAX_PIPELINE_BYTES, 'pipeline file');
+  if (!read.ok) {
+    const e = read.error;
+    switch (e.code) {
+      case 'missing-file':
+        return whole('missing-file', `pipeline file ${file} does not exist`, 'pass an existing file with --pipeline, e.g. pipelines/reasonflux-v2.yaml');
+      case 'not-a-file':
+        return whole('not-a-file', e.message.replace(abs, file), 'pass the YAML file itself with --pipeline, e.g. pipelines/reasonflux-v2.yaml');
+      case 'too-large':
+        return whole('too-large', e.message.replace(abs, file), 'a pipeline is a short YAML file; pass the right file with --pipeline');
+      case 'unreadable':
+        return whole('unreadable', e.message.replace(abs, file), 'check the permissions of the file and the folders above it');
+      default:
+        return unreachable(e.code);
+    }
   }
-  const text = readFileSync(abs, 'utf8');
+  const text = read.value.toString('utf8');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const locator = new Locator(file, doc, lines);
   const diags: Diagnostic[] = [];
+  const at = (offset: number | undefined): { line: number; column: number } => {
+    const pos = lines.linePos(offset ?? 0);
+    return { line: pos.line, column: pos.col };
+  };
   for (const e of doc.errors) {
-    const pos = lines.linePos(e.pos[0]);
     diags.push({
       severity: 'error',
       code: 'yaml-syntax',
       file,
-      line: pos.line,
-      column: pos.col,
+      ...at(e.pos[0]),
       path: '(syntax)',
       message: e.message.split('\n')[0] ?? e.message,
       hint: 'fix the YAML syntax (indentation, a missing colon, or an unclosed quote or bracket)',
     });
   }
   if (diags.length > 0) return err(diags);
-  const raw: unknown = doc.toJS();
+  diags.push(...checkYamlNodes(doc, file, at));
+  if (diags.length > 0) return err(diags);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    // checkYamlNodes found unresolved aliases already; what is left is the expansion bound
+    const first = firstAlias(doc);
+    return err([
+      {
+        severity: 'error',
+        code: 'yaml-alias',
+        file,
+        ...at(first?.range?.[0]),
+        path: '(aliases)',
+        message: `the YAML aliases expand too far (${e instanceof Error ? e.message : String(e)}; at most ${MAX_YAML_ALIASES} alias expansions)`,
+        hint: 'write the values out, or use fewer `*alias` references (an alias of an alias multiplies)',
+      },
+    ]);
+  }
   const parsed = PipelineSpec.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) diags.push(...issueToDiagnostics(locator, issue, raw));
     return err(diags);
   }
-  const keySet = loadKeySet();
-  const pipeline: Pipeline = { file, baseDir: dirname(abs), spec: parsed.data, locator, keySet };
-  diags.push(...checkArgs(pipeline));
+  const keys = keySetFor(parsed.data.llamafactory.version);
+  if (!keys.ok) return err([locator.diag('llamafactory-version', ['llamafactory', 'version'], keys.error.message, keys.error.hint)]);
+  const pipeline: Pipeline = { file, baseDir: dirname(abs), spec: parsed.data, locator, keySet: keys.value };
+  diags.push(...checkArgs(pipeline), ...checkStages(pipeline));
   if (diags.some((d) => d.severity === 'error')) return err(diags);
   return ok(pipeline);
+}
+
+/**
+ * Checks on the YAML tree before it becomes JavaScript values: aliases must resolve, and no key may
+ * be one of RESERVED_NAMES (toJS would turn `__proto__` into a prototype or drop it with its content).
+ */
+function checkYamlNodes(doc: Document, file: string, at: (offset: number | undefined) => { line: number; column: number }): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) === undefined) {
+        out.push({
+          severity: 'error',
+          code: 'yaml-alias',
+          file,
+          ...at(node.range?.[0]),
+          path: '(aliases)',
+          message: `the alias *${node.source} refers to no anchor &${node.source} above it`,
+          hint: `define \`&${node.source}\` on a value before this line, or write the value here`,
+        });
+      }
+    },
+    Pair(_, pair) {
+      const key = pair.key;
+      if (isScalar(key) && RESERVED_NAMES.has(String(key.value))) {
+        out.push({
+          severity: 'error',
+          code: 'reserved-name',
+          file,
+          ...at(key.range?.[0]),
+          path: '(keys)',
+          message: `"${String(key.value)}" cannot be a key: it is reserved by JavaScript objects`,
+          hint: 'rename or remove it (no pipeline field, name or LLaMA-Factory argument is called that)',
+          value: JSON.stringify(String(key.value)),
+        });
+      }
+    },
+  });
+  return out;
+}
+
+function firstAlias(doc: Document): Node | undefined {
+  let found: Node | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      found = node;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 function issueToDiagnostics(loc: Locator, issue: z.core.$ZodIssue, raw: unknown): Diagnostic[] {
@@ -150,8 +234,9 @@ function checkArgs(p: Pipeline): Diagnostic[] {
   const check = (args: Record<string, unknown>, at: PathSegment[]) => {
     for (const [key, value] of Object.entries(args)) {
       const path = [...at, key];
-      if (key in MANAGED_KEYS) {
-        out.push(p.locator.diag('managed-key', path, `"${key}" is set by flux-train`, MANAGED_KEYS[key] as string, { key: true, value: null }));
+      const managed = own(MANAGED_KEYS, key);
+      if (managed !== undefined) {
+        out.push(p.locator.diag('managed-key', path, `"${key}" is set by flux-train`, managed, { key: true, value: null }));
         continue;
       }
       const info = p.keySet.keys.get(key);
@@ -179,8 +264,19 @@ function checkArgs(p: Pipeline): Diagnostic[] {
           }),
         );
       }
-      if (key === 'deepspeed') continue; // a name or a path, resolved in plan.ts
+      if (key === 'deepspeed') {
+        // a preset name or a path, resolved and read in plan.ts; LLaMA-Factory's inline dict is not offered
+        if (value !== null && typeof value !== 'string') {
+          out.push(p.locator.diag('arg-type', path, `deepspeed: expected a preset name or a path, got ${Array.isArray(value) ? 'a list' : typeof value}`, 'write z2, z3, z3_offload or the path of a DeepSpeed JSON file relative to the pipeline file'));
+        }
+        continue;
+      }
       const problem = checkValueType(info, value);
+      if (problem === undefined && typeof value === 'number') {
+        const range = checkRange(key, value);
+        if (range) out.push(p.locator.diag('arg-range', path, range.problem, range.fix));
+        continue;
+      }
       if (problem) {
         const fix =
           typeof value === 'string' && /^(true|false)$/i.test(value)
@@ -199,4 +295,41 @@ function checkArgs(p: Pipeline): Diagnostic[] {
     if (s.kind === 'train') check(s.args, ['stages', i, 'args']);
   });
   return out;
+}
+
+/** Names that look like they hold a secret; such values must come from the environment, not the file. */
+export function looksSecret(name: string): boolean {
+  return /TOKEN|SECRET|KEY|PASSWORD/i.test(name) || name === 'HF_TOKEN' || name === 'WANDB_API_KEY';
+}
+
+/** Per-stage rules the schema cannot state: secrets in `env:`, where outputs may go, one DeepSpeed setting. */
+function checkStages(p: Pipeline): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  p.spec.stages.forEach((s, i) => {
+    for (const name of Object.keys(s.env)) {
+      if (looksSecret(name)) {
+        out.push(
+          p.locator.diag('secret-env', ['stages', i, 'env', name], `"${name}" looks like a secret; a value in \`env:\` is written into the pipeline, the run state and the logs`, `use pass_env: remove it from \`env:\`, list ${name} under \`docker: {pass_env: [...]}\` and export it in the shell that runs flux-train`, { key: true, value: null }),
+        );
+      }
+    }
+    if (s.kind === 'command') {
+      s.outputs.forEach((o, j) => {
+        const problem = outputPathProblem(o);
+        if (problem) out.push(p.locator.diag('output-path', ['stages', i, 'outputs', j], `output "${o}" ${problem}`, 'name the file relative to the stage output dir ($FLUX_OUTPUT_DIR), e.g. pairs.jsonl or data/pairs.jsonl'));
+      });
+    } else if (s.deepspeed !== undefined && hasOwn(s.args, 'deepspeed')) {
+      out.push(p.locator.diag('duplicate-setting', ['stages', i, 'deepspeed'], `stage "${s.id}" sets DeepSpeed twice (\`deepspeed:\` and \`args.deepspeed\`)`, 'keep one of them'));
+    }
+  });
+  return out;
+}
+
+/** Why a command stage's declared output would land outside its output dir, or undefined. */
+export function outputPathProblem(o: string): string | undefined {
+  if (isAbsolute(o) || /^[A-Za-z]:[\\/]/.test(o) || o.startsWith('\\')) return 'is an absolute path; outputs live in the stage output dir';
+  const parts = o.split(/[\\/]/);
+  if (parts.includes('..')) return 'leaves the stage output dir with ".."';
+  if (parts.every((x) => x === '' || x === '.')) return 'names the output dir itself, not a file in it';
+  return undefined;
 }

@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, isAbsolute, join, posix, relative, resolve } from 'node:path';
-import type { Diagnostic, PathSegment } from './diagnostics.js';
-import { checkRecord, firstDataFile, readFirstRecord } from './dataset-check.js';
+import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
+import { checkRecord, firstDataFile, missingDataHint, readFirstRecord, type MissingContext } from './dataset-check.js';
+import { readRegularFile } from './read-file.js';
 import type { Pipeline } from './load.js';
 import type { Mount, ModelInput, Plan, PlanDataset, PlanStage } from './plan-types.js';
 import type { BackendName, DatasetSourceOne, GpuSpec, ModelSource, RoundsSpec, StageSpec, TrainStage } from './schema.js';
 import { datasetInfoEntry } from '../llamafactory/dataset-info.js';
 import { suggestFrom } from '../llamafactory/keys.js';
+import { hasOwn, own } from '../util/own.js';
 import { projectRoot } from '../util/project-root.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -98,7 +100,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
 
   // -- model sources
   const resolveBase = (name: string, at: PathSegment[]): ModelInput | undefined => {
-    const ref = spec.models[name];
+    const ref = own(spec.models, name);
     if (ref === undefined) {
       const guess = suggestFrom(Object.keys(spec.models), name);
       diags.push(loc.diag('reference', [...at, 'base'], `unknown base model "${name}"`, guess ? `did you mean "${guess}"? (declared under \`models:\`)` : `declare it under \`models:\` (declared: ${Object.keys(spec.models).join(', ')})`));
@@ -150,12 +152,12 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
   const datasetInfo: Record<string, Record<string, unknown>> = {};
   const checkedFiles = new Map<string, boolean>();
   const resolveDatasetSource = (name: string, round: number): { src: DatasetSourceOne; at: PathSegment[] } | undefined => {
-    const d = spec.datasets[name];
+    const d = own(spec.datasets, name);
     if (!d) return undefined;
     if (d.source) {
-      const exact = d.source[String(round)];
+      const exact = own(d.source, String(round));
       if (exact !== undefined) return { src: exact, at: ['datasets', name, 'source', String(round)] };
-      const dflt = d.source['default'];
+      const dflt = own(d.source, 'default');
       if (dflt !== undefined) return { src: dflt, at: ['datasets', name, 'source', 'default'] };
     }
     if (d.path !== undefined) return { src: d.path, at: ['datasets', name, 'path'] };
@@ -163,7 +165,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
   };
 
   const planDataset = (name: string, round: number, owner: TrainStage, at: PathSegment[]): PlanDataset | undefined => {
-    const d = spec.datasets[name];
+    const d = own(spec.datasets, name);
     if (!d) {
       const guess = suggestFrom(Object.keys(spec.datasets), name);
       diags.push(loc.diag('reference', at, `unknown dataset "${name}"`, guess ? `did you mean "${guess}"?` : `declare it under \`datasets:\` (declared: ${Object.keys(spec.datasets).join(', ') || 'none'})`));
@@ -195,7 +197,8 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
       hostPath = resolve(p.baseDir, raw);
       if (!checkedFiles.has(hostPath)) {
         checkedFiles.set(hostPath, true);
-        const problems = checkDatasetFile(hostPath, d);
+        const declaredFor = srcAt[2] === 'source' ? String(srcAt[3]) : 'path';
+        const problems = checkDatasetFile(hostPath, d, { round, declaredFor, ...(d.hf_hub_id !== undefined ? { hfHubId: d.hf_hub_id } : {}) });
         for (const pr of problems) {
           diags.push(loc.diag(pr.code, srcAt, pr.message, pr.hint, { severity: pr.code === 'missing-file' || pr.code === 'dataset-format' || pr.code === 'unreadable' ? opts.dataProblems : 'error' }));
         }
@@ -249,7 +252,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
       addSrc(s.model);
       addSrc(s.ref_model);
       for (const dn of s.datasets) {
-        const d = spec.datasets[dn];
+        const d = own(spec.datasets, dn);
         for (const src of Object.values(d?.source ?? {})) if (typeof src === 'object' && 'stage' in src && src.round === 'same') deps.add(src.stage);
       }
     } else for (const src of Object.values(s.inputs)) addSrc(src);
@@ -271,6 +274,8 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
 
   // -- instances
   const stages: PlanStage[] = [];
+  const deepspeedFiles = new Map<string, Result<string, DeepspeedProblem>>();
+  const deepspeedReported = new Set<string>();
   for (let round = 1; round <= opts.rounds; round++) {
     for (const id of order.value) {
       const entry = byId.get(id);
@@ -302,23 +307,34 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
           }
         });
         const merged: Record<string, unknown> = { ...SAFETY_DEFAULTS, ...spec.defaults, ...s.args };
+        // the stage's own `deepspeed:` is the same setting as `args.deepspeed` (load.ts refuses both at once)
+        if (s.deepspeed !== undefined) merged['deepspeed'] = s.deepspeed;
         let deepspeed: PlanStage['deepspeed'];
         if (merged['deepspeed'] !== undefined && merged['deepspeed'] !== null) {
-          const dsAt: PathSegment[] = 'deepspeed' in s.args ? [...at, 'args', 'deepspeed'] : ['defaults', 'deepspeed'];
-          const ds = resolveDeepspeed(String(merged['deepspeed']), p.baseDir);
-          if (!ds) {
-            diags.push(loc.diag('missing-file', dsAt, `DeepSpeed config "${String(merged['deepspeed'])}" not found`, `use a preset (${Object.keys(DEEPSPEED_PRESETS).join(', ')}) or a path to a JSON file relative to the pipeline file`));
+          const dsAt: PathSegment[] =
+            s.deepspeed !== undefined ? [...at, 'deepspeed'] : hasOwn(s.args, 'deepspeed') ? [...at, 'args', 'deepspeed'] : ['defaults', 'deepspeed'];
+          const value = String(merged['deepspeed']);
+          let ds = deepspeedFiles.get(value);
+          if (ds === undefined) {
+            ds = resolveDeepspeed(value, p.baseDir);
+            deepspeedFiles.set(value, ds);
+          }
+          if (!ds.ok) {
+            if (!deepspeedReported.has(`${value}@${formatPath(dsAt)}`)) {
+              deepspeedReported.add(`${value}@${formatPath(dsAt)}`);
+              diags.push(loc.diag(ds.error.code, dsAt, ds.error.message, ds.error.hint));
+            }
           } else {
-            const hostPath = join(runDir, 'deepspeed', basename(ds));
-            deepspeed = { source: ds, hostPath };
+            const hostPath = join(runDir, 'deepspeed', basename(ds.value));
+            deepspeed = { source: ds.value, hostPath };
             merged['deepspeed'] = runPath(hostPath);
           }
         }
         if (merged['overwrite_output_dir'] === true) {
-          diags.push(loc.diag('safety', 'overwrite_output_dir' in s.args ? [...at, 'args', 'overwrite_output_dir'] : ['defaults', 'overwrite_output_dir'], 'overwrite_output_dir: true switches off LLaMA-Factory auto-resume and deletes trainer_log.jsonl', 'leave it false; use `flux-train round --restart-stage ID` for a fresh start', { severity: 'warning' }));
+          diags.push(loc.diag('safety', hasOwn(s.args, 'overwrite_output_dir') ? [...at, 'args', 'overwrite_output_dir'] : ['defaults', 'overwrite_output_dir'], 'overwrite_output_dir: true switches off LLaMA-Factory auto-resume and deletes trainer_log.jsonl', 'leave it false; use `flux-train round --restart-stage ID` for a fresh start', { severity: 'warning' }));
         }
         if (merged['save_only_model'] === true) {
-          diags.push(loc.diag('safety', 'save_only_model' in s.args ? [...at, 'args', 'save_only_model'] : ['defaults', 'save_only_model'], 'save_only_model: true writes checkpoints without optimizer state: a crashed stage cannot resume', 'remove it unless disk space forces it', { severity: 'warning' }));
+          diags.push(loc.diag('safety', hasOwn(s.args, 'save_only_model') ? [...at, 'args', 'save_only_model'] : ['defaults', 'save_only_model'], 'save_only_model: true writes checkpoints without optimizer state: a crashed stage cannot resume', 'remove it unless disk space forces it', { severity: 'warning' }));
         }
         const trainerModel = model ? modelView(model) : '';
         const args: Record<string, unknown> = {
@@ -426,9 +442,9 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
   });
 }
 
-function checkDatasetFile(hostPath: string, spec: Parameters<typeof checkRecord>[0]) {
+function checkDatasetFile(hostPath: string, spec: Parameters<typeof checkRecord>[0], ctx: MissingContext) {
   const file = firstDataFile(hostPath);
-  if (!file.ok) return [file.error];
+  if (!file.ok) return [file.error.code === 'missing-file' && !file.error.message.endsWith('is empty') ? { ...file.error, hint: missingDataHint(hostPath, ctx) } : file.error];
   const rec = readFirstRecord(file.value);
   if (!rec.ok) return [rec.error];
   if (rec.value === undefined) return [];
@@ -439,11 +455,35 @@ function checkDatasetFile(hostPath: string, spec: Parameters<typeof checkRecord>
   }));
 }
 
-function resolveDeepspeed(value: string, baseDir: string): string | undefined {
-  const preset = DEEPSPEED_PRESETS[value];
-  if (preset) return join(projectRoot, 'configs', 'deepspeed', preset);
-  const path = isAbsolute(value) ? value : resolve(baseDir, value);
-  return existsSync(path) ? path : undefined;
+/** A DeepSpeed config is a small JSON object; the limit keeps /dev/zero or a model file from being read. */
+export const MAX_DEEPSPEED_BYTES = 1024 * 1024;
+
+interface DeepspeedProblem {
+  code: 'missing-file' | 'deepspeed-config';
+  message: string;
+  hint: string;
+}
+
+/** The DeepSpeed file a preset name or path stands for, read and checked to be a JSON object. */
+function resolveDeepspeed(value: string, baseDir: string): Result<string, DeepspeedProblem> {
+  const preset = own(DEEPSPEED_PRESETS, value);
+  const path = preset !== undefined ? join(projectRoot, 'configs', 'deepspeed', preset) : isAbsolute(value) ? value : resolve(baseDir, value);
+  const fix = `use a preset (${Object.keys(DEEPSPEED_PRESETS).join(', ')}) or the path of a DeepSpeed JSON file relative to the pipeline file`;
+  if (value.trim() === '') return err({ code: 'missing-file', message: 'the DeepSpeed setting is empty', hint: fix });
+  const read = readRegularFile(path, MAX_DEEPSPEED_BYTES, 'DeepSpeed config');
+  if (!read.ok) {
+    return err({ code: read.error.code === 'missing-file' ? 'missing-file' : 'deepspeed-config', message: read.error.code === 'missing-file' ? `DeepSpeed config "${value}" not found (${path})` : read.error.message, hint: fix });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(read.value.toString('utf8'));
+  } catch (e) {
+    return err({ code: 'deepspeed-config', message: `DeepSpeed config ${path} is not JSON (${e instanceof Error ? e.message : String(e)})`, hint: fix });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return err({ code: 'deepspeed-config', message: `DeepSpeed config ${path} holds ${Array.isArray(parsed) ? 'a list' : parsed === null ? 'null' : `a ${typeof parsed}`}, not a JSON object`, hint: fix });
+  }
+  return ok(path);
 }
 
 export function gpuCount(g: GpuSpec): number | undefined {

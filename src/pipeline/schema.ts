@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESERVED_NAMES } from '../util/own.js';
 
 /**
  * The pipeline file format. zod checks shapes and types; cross-references (stages, datasets,
@@ -7,15 +8,25 @@ import { z } from 'zod';
 export const PIPELINE_FORMAT_VERSION = 1;
 
 const idPattern = /^[A-Za-z][A-Za-z0-9_.-]*$/;
-const Id = z.string().regex(idPattern, 'must start with a letter and use only letters, digits, "_", "." and "-"');
+const Id = z
+  .string()
+  .regex(idPattern, 'must start with a letter and use only letters, digits, "_", "." and "-"')
+  .refine((s) => !RESERVED_NAMES.has(s), 'this name is reserved by JavaScript objects; choose another');
+
+/** The most rounds one command may run (`--n`); a stage whose rounds all lie beyond it never runs. */
+export const MAX_ROUNDS = 10_000;
 
 /** `all`, a list of rounds, or a range. */
 export const RoundsSpec = z.union([
   z.literal('all'),
-  z.array(z.number().int().min(1)).min(1),
+  z.array(z.number().int().min(1).max(MAX_ROUNDS, `a round number is at most ${MAX_ROUNDS} (the largest --n)`)).min(1),
   z
-    .object({ from: z.number().int().min(1).default(1), to: z.number().int().min(1).optional() })
-    .strict(),
+    .object({
+      from: z.number().int().min(1).max(MAX_ROUNDS, `a round number is at most ${MAX_ROUNDS} (the largest --n)`).default(1),
+      to: z.number().int().min(1).optional(),
+    })
+    .strict()
+    .refine((r) => r.to === undefined || r.to >= r.from, { message: 'the range is empty (`to` is below `from`), so the stage runs in no round', path: ['to'] }),
 ]);
 export type RoundsSpec = z.infer<typeof RoundsSpec>;
 
@@ -97,6 +108,12 @@ export const DatasetSpec = z
   .strict();
 export type DatasetSpec = z.infer<typeof DatasetSpec>;
 
+/** A container image with a pinned tag or digest: `latest` or no tag floats, so a resumed run could change trainers. */
+const ImageRef = z
+  .string()
+  .regex(/^[^\s]+:[^\s:/]+$|^[^\s]+@sha256:[0-9a-f]{64}$/, 'an image reference with a pinned tag or digest, e.g. hiyouga/llamafactory:0.9.5')
+  .refine((s) => !s.endsWith(':latest'), '`latest` floats; pin a version tag or a digest');
+
 /** `all`, a count, or explicit device ids; `none` for CPU runs. */
 export const GpuSpec = z.union([
   z.literal('all'),
@@ -167,7 +184,7 @@ const StageCommon = {
   rounds: RoundsSpec.default('all'),
   gpus: GpuSpec.optional(),
   /** overrides the pipeline image for this stage */
-  image: z.string().optional(),
+  image: ImageRef.optional(),
   after: z.array(Id).default([]),
   slurm: SlurmSettings.partial().optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
@@ -213,10 +230,7 @@ export const PipelineSpec = z
     description: z.string().optional(),
     llamafactory: z
       .object({
-        image: z
-          .string()
-          .regex(/^[^\s]+:[^\s:/]+$|^[^\s]+@sha256:[0-9a-f]{64}$/, 'an image reference with a pinned tag or digest, e.g. hiyouga/llamafactory:0.9.5')
-          .refine((s) => !s.endsWith(':latest'), '`latest` floats; pin a version tag or a digest'),
+        image: ImageRef,
         version: z.string().min(1),
       })
       .strict(),
