@@ -64,7 +64,9 @@ export class Locator {
   valueText(path: readonly PathSegment[]): string | undefined {
     const node = findNode(this.doc, path);
     if (!node) return undefined;
-    const text = isScalar(node) ? JSON.stringify(node.value) : String(node);
+    // JSON.stringify writes NaN and Infinity as null, which would hide the very value that is wrong
+    const v = isScalar(node) ? node.value : undefined;
+    const text = isScalar(node) ? (typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v))) : String(node);
     return text.length > 120 ? `${text.slice(0, 117)}...` : text;
   }
 

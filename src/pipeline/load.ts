@@ -2,7 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { Locator, type Diagnostic, type PathSegment } from './diagnostics.js';
-import { PipelineSpec } from './schema.js';
+import { MAX_ROUNDS, PipelineSpec } from './schema.js';
 import { readRegularFile } from './read-file.js';
 import { checkRange } from '../llamafactory/ranges.js';
 import { checkValueType, keySetFor, suggestFrom, suggestKey, type KeySet } from '../llamafactory/keys.js';
@@ -186,13 +186,21 @@ function issueToDiagnostics(loc: Locator, issue: z.core.$ZodIssue, raw: unknown)
   if (issue.code === 'invalid_union' && path[0] === 'stages' && path.length === 2) {
     return [loc.diag('schema', [...path, 'kind'], 'a stage needs `kind: train` or `kind: command`', 'add `kind: train` (with stage, model, datasets) or `kind: command` (with command)')];
   }
-  const hint = hintFor(issue);
+  const hint = hintAt(path, issue) ?? hintFor(issue);
   const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
   return [loc.diag('schema', path, missing ? `required field "${String(path[path.length - 1])}" is missing` : issue.message, hint, missing ? { value: null } : {})];
 }
 
 function depth(issues: z.core.$ZodIssue[]): number {
   return Math.max(...issues.map((i) => i.path.length + (i.code === 'unrecognized_keys' ? 0 : 0.5)));
+}
+
+/** Fixes for fields whose rule the zod message states but does not show how to satisfy. */
+function hintAt(path: readonly PathSegment[], issue: z.core.$ZodIssue): string | undefined {
+  if (issue.message.includes('reserved by JavaScript')) return 'choose another name (__proto__, constructor and prototype are reserved)';
+  if (path[path.length - 1] === 'image') return 'pin a version tag or a digest, e.g. hiyouga/llamafactory:0.9.5';
+  if (path[0] === 'stages' && path[2] === 'rounds') return `write \`all\`, a list of rounds such as [1, 2] (each at most ${MAX_ROUNDS}), or a range {from: 1, to: 3} with from <= to`;
+  return undefined;
 }
 
 function hintFor(issue: z.core.$ZodIssue): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { formatNumber, renderConfigYaml } from '../../src/llamafactory/config-yaml.js';
-import { checkValueType, loadKeySet, suggestKey } from '../../src/llamafactory/keys.js';
+import { checkValueType, DEFAULT_KEYS_VERSION, keySetFor, keySetVersions, loadKeySet, suggestKey } from '../../src/llamafactory/keys.js';
 
 describe('config YAML', () => {
   it('writes floats that every YAML loader reads as floats', () => {
@@ -27,10 +27,20 @@ describe('config YAML', () => {
 
 describe('key set', () => {
   const ks = loadKeySet();
-  it('is the vendored LLaMA-Factory key set with its source commit', () => {
-    assert.equal(ks.source.commit, 'ff6d4d12eeb035d6ce06805a5733dd7b29f2ac30');
-    assert.ok(ks.keys.has('pref_beta') && ks.keys.has('deepspeed') && ks.keys.has('model_name_or_path'));
-    assert.ok(!ks.keys.has('tensor_model_parallel_size'), 'Megatron keys need USE_MEGATRON_BRIDGE');
+  it('is by default the set of LLaMA-Factory 0.9.5, the version the shipped pipelines pin', () => {
+    assert.equal(ks.source.version, DEFAULT_KEYS_VERSION);
+    assert.equal(DEFAULT_KEYS_VERSION, '0.9.5');
+    assert.ok(ks.keys.has('pref_beta') && ks.keys.has('deepspeed') && ks.keys.has('model_name_or_path') && ks.keys.has('overwrite_output_dir'));
+  });
+  it('keeps one set per supported version, each with its source', () => {
+    assert.deepEqual(keySetVersions(), ['0.9.5', '0.9.6.dev0']);
+    const dev = keySetFor('0.9.6.dev0');
+    assert.ok(dev.ok);
+    assert.equal(dev.value.source.commit, 'ff6d4d12eeb035d6ce06805a5733dd7b29f2ac30');
+    assert.ok(!dev.value.keys.has('tensor_model_parallel_size'), 'Megatron keys need USE_MEGATRON_BRIDGE');
+    const none = keySetFor('0.8.0');
+    assert.ok(!none.ok && /no LLaMA-Factory key set for version "0\.8\.0"/.test(none.error.message));
+    assert.ok(!keySetFor('../llamafactory-keys/0.9.5').ok, 'a version is never a path');
   });
   it('suggests close keys only', () => {
     assert.equal(suggestKey(ks, 'gradient_accumulation_step'), 'gradient_accumulation_steps');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadPipeline } from '../../src/pipeline/load.js';
@@ -153,5 +154,75 @@ describe('the shipped ReasonFlux-V2 pipeline', () => {
       assert.equal(s.env['MASTER_PORT'], '29500');
     }
     assert.equal(new Set(p.stages.map((s) => s.outputDir)).size, p.stages.length, 'every instance has its own output dir');
+  });
+});
+
+describe('hardening: DeepSpeed files and dataset paths (issue 10)', () => {
+  const withDs = (v: string) => variant((y) => y.replace('  report_to: none\n', `  report_to: none\n  deepspeed: ${v}\n`));
+  const dsDiag = (file: string): Diagnostic => {
+    const r = plan(file);
+    assert.equal(r.plan, undefined, 'the plan must be refused');
+    const d = r.diags.find((x) => x.path === 'defaults.deepspeed');
+    assert.ok(d, JSON.stringify(r.diags));
+    return d;
+  };
+
+  it('refuses `deepspeed: .` at plan time (validate), not later in config or the dry run', () => {
+    const d = dsDiag(withDs('.'));
+    assert.match(d.message, /is a folder, not a file/);
+    assert.match(d.hint, /z3_offload/);
+  });
+
+  it('refuses `deepspeed: /dev/zero` without reading it', () => {
+    assert.match(dsDiag(withDs('/dev/zero')).message, /not a regular file \(a character device\)/);
+  });
+
+  it('refuses a DeepSpeed file that is not a JSON object (/etc/passwd, a list, too big)', () => {
+    assert.match(dsDiag(withDs('/etc/passwd')).message, /is not JSON/);
+    rig.write('pipelines/list.json', '[1, 2]\n');
+    assert.match(dsDiag(withDs('list.json')).message, /holds a list, not a JSON object/);
+    rig.write('pipelines/big.json', `{"pad": "${'x'.repeat(1024 * 1024)}"}`);
+    assert.match(dsDiag(withDs('big.json')).message, /more than the 1048576 allowed/);
+  });
+
+  it('applies a per-stage `deepspeed:` (it was silently ignored) and copies that file', () => {
+    rig.write('pipelines/ds-custom.json', '{"zero_optimization": {"stage": 2}}\n');
+    const file = variant((y) => y.replace('    rounds: [1]\n', '    rounds: [1]\n    deepspeed: ds-custom.json\n'));
+    const { plan: p, diags } = plan(file);
+    assert.ok(p, JSON.stringify(diags));
+    const sft = p.stages.find((s) => s.key === 'r1/proposer_sft');
+    assert.equal(sft?.deepspeed?.source, rig.path('pipelines', 'ds-custom.json'));
+    assert.equal(sft?.args['deepspeed'], '/flux/run/deepspeed/ds-custom.json');
+    assert.equal(sft?.env['FORCE_TORCHRUN'], '1');
+    assert.equal(p.stages.find((s) => s.key === 'r1/proposer_dpo')?.deepspeed, undefined, 'other stages keep theirs');
+  });
+
+  it('does not hang on a FIFO dataset file', { timeout: 20_000 }, () => {
+    const fifo = rig.path('.demo', 'data', 'fifo.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    const d = plan(variant((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/data/fifo.jsonl'))).diags.find((x) => x.path === 'datasets.ReasonFlux-v2-sft.path');
+    assert.match(d?.message ?? '', /is a FIFO, not a file or folder/);
+    assert.equal(d?.severity, 'error');
+  });
+
+  it('suggests the near-identical file name beside a mistyped dataset path', () => {
+    const d = plan(variant((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/data/sfT.jsonl'))).diags.find((x) => x.code === 'missing-file');
+    assert.match(d?.hint ?? '', /did you mean .*\.demo\/data\/sft\.jsonl\?/);
+    assert.doesNotMatch(d?.hint ?? '', /fetch-datasets/);
+  });
+
+  it('gives a missing dataset the fix of where it comes from, not always scripts/fetch-datasets.sh', () => {
+    const hint = (edit: (y: string) => string, path: string) => plan(variant(edit), { dataProblems: 'warning' }).diags.find((x) => x.code === 'missing-file' && x.path === path)?.hint ?? '';
+    // demo data: its own script
+    assert.match(hint((y) => y.replace('../.demo/data/sft.jsonl', '../.demo/gone/sft.jsonl'), 'datasets.ReasonFlux-v2-sft.path'), /make-demo-data\.mjs/);
+    // a later round's file that nobody released
+    const later = hint((y) => y.replace('default: {stage: sample_pairs, file: dpo_proposer.jsonl}', 'default: ../data/round{round}/dpo_proposer.jsonl'), 'datasets.dpo_proposer.source.default');
+    assert.match(later, /round 2 data was never released: write it with a command stage of round 1/);
+    assert.doesNotMatch(later, /fetch-datasets/);
+    // the released data: the fetch script, with the hub id
+    const released = hint((y) => y.replace('  ReasonFlux-v2-sft:\n    path: ../.demo/data/sft.jsonl', '  ReasonFlux-v2-sft:\n    hf_hub_id: Gen-Verse/ReasonFlux-V2-SFT\n    path: ../data/ReasonFlux-V2-SFT'), 'datasets.ReasonFlux-v2-sft.path');
+    assert.match(released, /scripts\/fetch-datasets\.sh \(Gen-Verse\/ReasonFlux-V2-SFT\)/);
+    // anything else: the path
+    assert.match(hint((y) => y.replace('../.demo/data/sft.jsonl', '../elsewhere/mine.jsonl'), 'datasets.ReasonFlux-v2-sft.path'), /correct the path/);
   });
 });
