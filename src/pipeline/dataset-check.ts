@@ -83,6 +83,7 @@ export function readFirstRecord(file: string, maxBytes = 16 * 1024 * 1024): Resu
   let total = 0;
   try {
     const buf = Buffer.alloc(64 * 1024);
+    let nextTry = buf.length;
     for (;;) {
       let n: number;
       try {
@@ -93,6 +94,9 @@ export function readFirstRecord(file: string, maxBytes = 16 * 1024 * 1024): Resu
       if (n <= 0) break;
       chunks.push(Buffer.from(buf.subarray(0, n)));
       total += n;
+      // parse at doubling sizes: a first record of many MB is read in O(n log n), not O(n^2)
+      if (total < nextTry && n === buf.length) continue;
+      nextTry = total * 2;
       const text = Buffer.concat(chunks).toString('utf8');
       const rec = ext === 'jsonl' ? firstJsonlRecord(text, n < buf.length) : firstArrayElement(text);
       if (rec !== undefined) return rec;

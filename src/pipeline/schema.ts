@@ -136,7 +136,15 @@ export const DockerSettings = z
     /** container memory limit, e.g. "200g" (host OOM then shows as OOMKilled) */
     memory: z.string().regex(/^[0-9]+[kmg]?$/i).optional(),
     /** passed through by name from the invoking environment, never written anywhere */
-    pass_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default(['HF_TOKEN', 'WANDB_API_KEY', 'HF_ENDPOINT']),
+    pass_env: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+          // process.env[name] would find Object.prototype's members (toString is a function there)
+          .refine((n) => !(n in Object.prototype), 'this name is reserved by JavaScript objects; no environment variable is called that'),
+      )
+      .default(['HF_TOKEN', 'WANDB_API_KEY', 'HF_ENDPOINT']),
     /** host path of the Hugging Face cache shared by every stage; default ~/.cache/huggingface */
     hf_cache: z.string().optional(),
   })

@@ -274,3 +274,11 @@ describe('key set of the pinned LLaMA-Factory version', () => {
     }
   });
 });
+
+describe('hardening: pass_env names', () => {
+  it('refuses a pass_env name that process.env would find on Object.prototype', () => {
+    const d = only(load(`${BASE}docker: {pass_env: [HF_TOKEN, toString]}\n`), 'schema');
+    assert.equal(d.path, 'docker.pass_env[1]');
+    assert.match(d.message, /reserved/);
+  });
+});
