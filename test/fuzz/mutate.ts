@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Document, type Node, type YAMLSeq } from 'yaml';
 
 /**
  * Structure-aware mutations of a pipeline file for the fuzz tier: odd values (types, special names,
@@ -29,7 +29,11 @@ type Op =
   | { kind: 'rename'; at: number; name: string }
   | { kind: 'insert'; at: number; name: string; value: unknown }
   | { kind: 'duplicate'; from: number; to: number }
-  | { kind: 'alias'; from: number; to: number };
+  | { kind: 'alias'; from: number; to: number }
+  /** a leaf replaced by a special value of its own kind, or by another value of the file (an id where a path was) */
+  | { kind: 'retype'; at: number; pick: number }
+  | { kind: 'dangling'; at: number }
+  | { kind: 'bomb'; width: number; depth: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), value: oddValue }) },
@@ -38,6 +42,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), name: keyName, value: oddValue }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('duplicate' as const), from: fc.nat(), to: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('alias' as const), from: fc.nat(), to: fc.nat() }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('retype' as const), at: fc.nat(), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dangling' as const), at: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bomb' as const), width: fc.integer({ min: 2, max: 12 }), depth: fc.integer({ min: 1, max: 3 }) }) },
 );
 const noise = fc.array(fc.record({ pos: fc.nat(), kind: fc.constantFrom('flip', 'insert', 'delete'), byte: fc.integer({ min: 0, max: 255 }) }), { maxLength: 3 });
 
@@ -50,7 +57,7 @@ export interface Mutation {
 export const mutationOf = (pipelines: number): fc.Arbitrary<Mutation> =>
   fc.record({
   pipeline: fc.nat({ max: pipelines - 1 }),
-  ops: fc.array(op, { minLength: 1, maxLength: 3 }),
+  ops: fc.array(op, { minLength: 1, maxLength: 4 }),
   // most runs keep the YAML well-formed so that they reach the schema and the plan
   noise: fc.oneof({ weight: 4, arbitrary: fc.constant([] as Mutation['noise']) }, { weight: 1, arbitrary: noise }),
 });
@@ -80,6 +87,27 @@ function paths(doc: Document): Path[] {
   return out;
 }
 
+const DANGLING = 'flux-fuzz-dangling-alias';
+
+/** The paths of scalar leaves, and the scalar values of the whole file. */
+function leaves(doc: Document, all: Path[]): { path: Path; value: unknown }[] {
+  const out: { path: Path; value: unknown }[] = [];
+  for (const p of all) {
+    const node = doc.getIn(p, true);
+    if (isScalar(node)) out.push({ path: p, value: node.value });
+  }
+  return out;
+}
+
+/** A special value of the same kind as `value`: strings become odd names, paths or other strings of the file. */
+function sameKind(value: unknown, pick: number, fileStrings: string[]): unknown {
+  const from = <T>(xs: readonly T[]): T => xs[pick % xs.length] as T;
+  if (typeof value === 'number') return from(NUMBERS);
+  if (typeof value === 'boolean') return from(['true', 1, null, 'yes']);
+  if (typeof value === 'string') return from([...NAMES, ...NAMES, ...PATHS, ...PATHS, ...STRINGS, ...fileStrings]);
+  return from([null, '', 0]);
+}
+
 /** The mutated pipeline text; an operation the YAML API refuses is skipped, as a user could not write it either. */
 export function mutate(text: string, m: Mutation): string {
   const doc = parseDocument(text);
@@ -90,6 +118,34 @@ export function mutate(text: string, m: Mutation): string {
     const pick = (i: number) => all[i % all.length] as Path;
     try {
       switch (o.kind) {
+        case 'retype': {
+          const ls = leaves(doc, all);
+          if (ls.length === 0) break;
+          const leaf = ls[o.at % ls.length] as { path: Path; value: unknown };
+          const strings = ls.map((l) => l.value).filter((v): v is string => typeof v === 'string' && v.length < 80);
+          doc.setIn(leaf.path, doc.createNode(sameKind(leaf.value, o.pick, strings)));
+          break;
+        }
+        case 'dangling':
+          // the YAML library will not write an alias without its anchor; a placeholder becomes one below
+          doc.setIn(pick(o.at), doc.createNode(DANGLING));
+          break;
+        case 'bomb': {
+          // a: &b0 [x, x, ...], b: &b1 [*b0, *b0, ...], ...: each level multiplies by `width`
+          const first = doc.createNode(Array.from({ length: o.width }, () => 'x')) as YAMLSeq;
+          first.anchor = `bomb${anchors}_0`;
+          doc.set(`bomb${anchors}_0`, first);
+          let prev: YAMLSeq = first;
+          for (let d = 1; d <= o.depth; d++) {
+            const level = doc.createNode([]) as YAMLSeq;
+            for (let i = 0; i < o.width; i++) level.add(doc.createAlias(prev));
+            level.anchor = `bomb${anchors}_${d}`;
+            doc.set(`bomb${anchors}_${d}`, level);
+            prev = level;
+          }
+          anchors++;
+          break;
+        }
         case 'replace':
           doc.setIn(pick(o.at), doc.createNode(o.value));
           break;
@@ -135,7 +191,7 @@ export function mutate(text: string, m: Mutation): string {
   }
   let out: string;
   try {
-    out = doc.toString();
+    out = doc.toString().replaceAll(DANGLING, '*nope');
   } catch {
     out = text;
   }

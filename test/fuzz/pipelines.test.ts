@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { projectRoot } from '../../src/util/project-root.js';
-import { Rig } from '../helpers/rig.js';
+import { execa } from 'execa';
+import { BIN, Rig } from '../helpers/rig.js';
 import { mutate, mutationOf, type Mutation } from './mutate.js';
 
 /**
@@ -13,7 +14,8 @@ import { mutate, mutationOf, type Mutation } from './mutate.js';
  * `round --n 3 --dry-run --json` (local backend) in a child process each, as a user would run them:
  * whatever the input, flux-train answers with exit 0, 1 or 2 and a message, never exit 70, a stack
  * trace or a hang. FLUX_FUZZ_RUNS sets the number of mutated pipelines (default 30, about a minute),
- * FLUX_FUZZ_SEED the seed (fixed, so CI is repeatable; a failure prints the seed and path to replay).
+ * FLUX_FUZZ_SEED the seed (fixed, so CI is repeatable; a failure prints the seed and path to replay),
+ * FLUX_FUZZ_BIN another flux-train entry point to test.
  */
 const RUNS = Number(process.env['FLUX_FUZZ_RUNS'] ?? 30);
 const SEED = Number(process.env['FLUX_FUZZ_SEED'] ?? 20261126);
@@ -21,7 +23,12 @@ const SEED = Number(process.env['FLUX_FUZZ_SEED'] ?? 20261126);
 const CALL_TIMEOUT_MS = 30_000;
 export const SHIPPED = ['reasonflux-v2.yaml', 'tiny-cpu.yaml', 'demo-standin.yaml'];
 
+/** FLUX_FUZZ_BIN runs the tier against another build, e.g. to see it find the crashes of an older one */
+const BIN_UNDER_TEST = process.env['FLUX_FUZZ_BIN'] ?? BIN;
+
 const rig = new Rig('fuzz');
+const cli = (args: string[]) =>
+  execa(process.execPath, [BIN_UNDER_TEST, ...args], { cwd: rig.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false, all: true, timeout: CALL_TIMEOUT_MS });
 const texts: string[] = [];
 before(async () => {
   await rig.demo();
@@ -49,7 +56,7 @@ async function check(m: Mutation): Promise<void> {
     ['validate', '--pipeline', file],
     ['round', '--n', '3', '--dry-run', '--json', '--backend', 'local', '--pipeline', file, '--run-dir', `runs/fuzz-${n}`],
   ];
-  const results = await Promise.all(calls.map((args) => rig.cli(args, {}, CALL_TIMEOUT_MS)));
+  const results = await Promise.all(calls.map((args) => cli(args)));
   lastFailure = undefined;
   results.forEach((r, i) => {
     const what = `${(calls[i] as string[]).slice(0, 2).join(' ')} on ${file}`;
@@ -85,5 +92,8 @@ describe('fuzz: mutated shipped pipelines through validate and round --dry-run',
     assert.match(mutate(base, { pipeline: 0, ops: [{ kind: 'rename', at: 0, name: '__proto__' }], noise: [] }), /__proto__: t/);
     assert.match(mutate(base, { pipeline: 0, ops: [{ kind: 'alias', from: 1, to: 5 }], noise: [] }), /list: &a0 \[ 1, 2 \][\s\S]*a: \*a0/);
     assert.doesNotMatch(mutate(base, { pipeline: 0, ops: [{ kind: 'delete', at: 1 }], noise: [] }), /list/);
+    assert.match(mutate(base, { pipeline: 0, ops: [{ kind: 'dangling', at: 0 }], noise: [] }), /^name: \*nope$/m);
+    assert.match(mutate(base, { pipeline: 0, ops: [{ kind: 'retype', at: 0, pick: 0 }], noise: [] }), /^name: constructor$/m);
+    assert.match(mutate(base, { pipeline: 0, ops: [{ kind: 'bomb', width: 3, depth: 2 }], noise: [] }), /bomb0_2: &bomb0_2\n {2}- \*bomb0_1/);
   });
 });
