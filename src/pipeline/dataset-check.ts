@@ -24,7 +24,11 @@ export function firstDataFile(path: string): Result<string, DatasetProblem> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-      return err({ code: 'unreadable', message: `dataset file ${path} cannot be read (${code ?? String(e)})`, hint: 'check the permissions of the file and the folders above it' });
+      return err({
+        code: 'unreadable',
+        message: `dataset file ${path} cannot be read (${code ?? String(e)})`,
+        hint: code === 'ELOOP' ? 'the path is a loop of symbolic links: point it at the data itself' : code === 'ENAMETOOLONG' ? 'shorten the path' : 'check the permissions of the file and the folders above it',
+      });
     }
     return err({
       code: 'missing-file',

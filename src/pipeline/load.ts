@@ -133,6 +133,21 @@ function checkYamlNodes(doc: Document, file: string, at: (offset: number | undef
         });
       }
     },
+    Scalar(_, node) {
+      // a NUL ends a C string: no path, image, model id or command can hold one, and it would be cut silently
+      if (typeof node.value === 'string' && node.value.includes('\0')) {
+        out.push({
+          severity: 'error',
+          code: 'nul-character',
+          file,
+          ...at(node.range?.[0]),
+          path: '(values)',
+          message: 'a value holds a NUL character (\\0)',
+          hint: 'remove the \\0 escape or the NUL byte from the value',
+          value: JSON.stringify(node.value.length > 60 ? `${node.value.slice(0, 57)}...` : node.value),
+        });
+      }
+    },
     Pair(_, pair) {
       const key = pair.key;
       if (isScalar(key) && RESERVED_NAMES.has(String(key.value))) {
@@ -206,7 +221,7 @@ function hintAt(path: readonly PathSegment[], issue: z.core.$ZodIssue): string |
 function hintFor(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return `write a ${issue.expected} here`;
+      return `write ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected} here`;
     case 'invalid_value':
       return `use one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':

@@ -282,3 +282,11 @@ describe('hardening: pass_env names', () => {
     assert.match(d.message, /reserved/);
   });
 });
+
+describe('hardening: NUL characters', () => {
+  it('refuses a NUL in any value (a model id, a path) where it is written', () => {
+    const d = only(load(BASE.replace('models: {base: ./model}', 'models: {base: "./mo\\0del"}')), 'nul-character');
+    assert.deepEqual([d.line, d.column], [3, 16]);
+    assert.match(d.hint, /remove the \\0/);
+  });
+});
