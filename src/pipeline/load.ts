@@ -1,12 +1,14 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { Locator, type Diagnostic, type PathSegment } from './diagnostics.js';
 import { MAX_ROUNDS, PipelineSpec } from './schema.js';
 import { readRegularFile } from './read-file.js';
+import { checkStages } from './stage-checks.js';
+import { checkYamlNodes, firstAlias } from './yaml-checks.js';
 import { checkRange } from '../llamafactory/ranges.js';
 import { checkValueType, keySetFor, suggestFrom, suggestKey, type KeySet } from '../llamafactory/keys.js';
-import { hasOwn, own, RESERVED_NAMES } from '../util/own.js';
+import { own } from '../util/own.js';
 import { unreachable } from '../util/unreachable.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -108,74 +110,9 @@ export function loadPipeline(file: string): Result<Pipeline, Diagnostic[]> {
   const keys = keySetFor(parsed.data.llamafactory.version);
   if (!keys.ok) return err([locator.diag('llamafactory-version', ['llamafactory', 'version'], keys.error.message, keys.error.hint)]);
   const pipeline: Pipeline = { file, baseDir: dirname(abs), spec: parsed.data, locator, keySet: keys.value };
-  diags.push(...checkArgs(pipeline), ...checkStages(pipeline));
+  diags.push(...checkArgs(pipeline), ...checkStages(pipeline.spec, pipeline.locator));
   if (diags.some((d) => d.severity === 'error')) return err(diags);
   return ok(pipeline);
-}
-
-/**
- * Checks on the YAML tree before it becomes JavaScript values: aliases must resolve, and no key may
- * be one of RESERVED_NAMES (toJS would turn `__proto__` into a prototype or drop it with its content).
- */
-function checkYamlNodes(doc: Document, file: string, at: (offset: number | undefined) => { line: number; column: number }): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  visit(doc, {
-    Alias(_, node) {
-      if (node.resolve(doc) === undefined) {
-        out.push({
-          severity: 'error',
-          code: 'yaml-alias',
-          file,
-          ...at(node.range?.[0]),
-          path: '(aliases)',
-          message: `the alias *${node.source} refers to no anchor &${node.source} above it`,
-          hint: `define \`&${node.source}\` on a value before this line, or write the value here`,
-        });
-      }
-    },
-    Scalar(_, node) {
-      // a NUL ends a C string: no path, image, model id or command can hold one, and it would be cut silently
-      if (typeof node.value === 'string' && node.value.includes('\0')) {
-        out.push({
-          severity: 'error',
-          code: 'nul-character',
-          file,
-          ...at(node.range?.[0]),
-          path: '(values)',
-          message: 'a value holds a NUL character (\\0)',
-          hint: 'remove the \\0 escape or the NUL byte from the value',
-          value: JSON.stringify(node.value.length > 60 ? `${node.value.slice(0, 57)}...` : node.value),
-        });
-      }
-    },
-    Pair(_, pair) {
-      const key = pair.key;
-      if (isScalar(key) && RESERVED_NAMES.has(String(key.value))) {
-        out.push({
-          severity: 'error',
-          code: 'reserved-name',
-          file,
-          ...at(key.range?.[0]),
-          path: '(keys)',
-          message: `"${String(key.value)}" cannot be a key: it is reserved by JavaScript objects`,
-          hint: 'rename or remove it (no pipeline field, name or LLaMA-Factory argument is called that)',
-          value: JSON.stringify(String(key.value)),
-        });
-      }
-    },
-  });
-  return out;
-}
-
-function firstAlias(doc: Document): Node | undefined {
-  let found: Node | undefined;
-  visit(doc, {
-    Alias(_, node) {
-      found = node;
-      return visit.BREAK;
-    },
-  });
-  return found;
 }
 
 function issueToDiagnostics(loc: Locator, issue: z.core.$ZodIssue, raw: unknown): Diagnostic[] {
@@ -318,41 +255,4 @@ function checkArgs(p: Pipeline): Diagnostic[] {
     if (s.kind === 'train') check(s.args, ['stages', i, 'args']);
   });
   return out;
-}
-
-/** Names that look like they hold a secret; such values must come from the environment, not the file. */
-export function looksSecret(name: string): boolean {
-  return /TOKEN|SECRET|KEY|PASSWORD/i.test(name) || name === 'HF_TOKEN' || name === 'WANDB_API_KEY';
-}
-
-/** Per-stage rules the schema cannot state: secrets in `env:`, where outputs may go, one DeepSpeed setting. */
-function checkStages(p: Pipeline): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  p.spec.stages.forEach((s, i) => {
-    for (const name of Object.keys(s.env)) {
-      if (looksSecret(name)) {
-        out.push(
-          p.locator.diag('secret-env', ['stages', i, 'env', name], `"${name}" looks like a secret; a value in \`env:\` is written into the pipeline, the run state and the logs`, `use pass_env: remove it from \`env:\`, list ${name} under \`docker: {pass_env: [...]}\` and export it in the shell that runs flux-train`, { key: true, value: null }),
-        );
-      }
-    }
-    if (s.kind === 'command') {
-      s.outputs.forEach((o, j) => {
-        const problem = outputPathProblem(o);
-        if (problem) out.push(p.locator.diag('output-path', ['stages', i, 'outputs', j], `output "${o}" ${problem}`, 'name the file relative to the stage output dir ($FLUX_OUTPUT_DIR), e.g. pairs.jsonl or data/pairs.jsonl'));
-      });
-    } else if (s.deepspeed !== undefined && hasOwn(s.args, 'deepspeed')) {
-      out.push(p.locator.diag('duplicate-setting', ['stages', i, 'deepspeed'], `stage "${s.id}" sets DeepSpeed twice (\`deepspeed:\` and \`args.deepspeed\`)`, 'keep one of them'));
-    }
-  });
-  return out;
-}
-
-/** Why a command stage's declared output would land outside its output dir, or undefined. */
-export function outputPathProblem(o: string): string | undefined {
-  if (isAbsolute(o) || /^[A-Za-z]:[\\/]/.test(o) || o.startsWith('\\')) return 'is an absolute path; outputs live in the stage output dir';
-  const parts = o.split(/[\\/]/);
-  if (parts.includes('..')) return 'leaves the stage output dir with ".."';
-  if (parts.every((x) => x === '' || x === '.')) return 'names the output dir itself, not a file in it';
-  return undefined;
 }

@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { basename, join, posix, relative, resolve } from 'node:path';
 import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js';
 import { checkRecord, firstDataFile, missingDataHint, readFirstRecord, type MissingContext } from './dataset-check.js';
-import { readRegularFile } from './read-file.js';
+import { resolveDeepspeed, type DeepspeedProblem } from './deepspeed.js';
 import type { Pipeline } from './load.js';
 import type { Mount, ModelInput, Plan, PlanDataset, PlanStage } from './plan-types.js';
 import type { BackendName, DatasetSourceOne, GpuSpec, ModelSource, RoundsSpec, StageSpec, TrainStage } from './schema.js';
 import { datasetInfoEntry } from '../llamafactory/dataset-info.js';
 import { suggestFrom } from '../llamafactory/keys.js';
 import { hasOwn, own } from '../util/own.js';
-import { projectRoot } from '../util/project-root.js';
 import { err, ok, type Result } from '../util/result.js';
+
+export { DEEPSPEED_PRESETS } from './deepspeed.js';
 
 export const CONTAINER_RUN_DIR = '/flux/run';
 export const CONTAINER_HF_HOME = '/flux/hf-cache';
@@ -26,11 +27,6 @@ export const SAFETY_DEFAULTS: Record<string, unknown> = {
   save_total_limit: 3,
 };
 
-export const DEEPSPEED_PRESETS: Record<string, string> = {
-  z2: 'ds_z2_config.json',
-  z3: 'ds_z3_config.json',
-  z3_offload: 'ds_z3_offload_config.json',
-};
 
 /** How the trainer sees paths: inside a container, on this host, or from a hand-run config folder. */
 export type PathView = 'container' | 'host' | 'manual';
@@ -453,37 +449,6 @@ function checkDatasetFile(hostPath: string, spec: Parameters<typeof checkRecord>
     message: `first record of ${file.value} does not match the declaration (formatting: ${spec.formatting}, ranking: ${spec.ranking}): ${m}`,
     hint: 'fix `formatting`, `ranking`, `columns` or `tags` of this dataset to match the file (see README "Datasets")',
   }));
-}
-
-/** A DeepSpeed config is a small JSON object; the limit keeps /dev/zero or a model file from being read. */
-export const MAX_DEEPSPEED_BYTES = 1024 * 1024;
-
-interface DeepspeedProblem {
-  code: 'missing-file' | 'deepspeed-config';
-  message: string;
-  hint: string;
-}
-
-/** The DeepSpeed file a preset name or path stands for, read and checked to be a JSON object. */
-function resolveDeepspeed(value: string, baseDir: string): Result<string, DeepspeedProblem> {
-  const preset = own(DEEPSPEED_PRESETS, value);
-  const path = preset !== undefined ? join(projectRoot, 'configs', 'deepspeed', preset) : isAbsolute(value) ? value : resolve(baseDir, value);
-  const fix = `use a preset (${Object.keys(DEEPSPEED_PRESETS).join(', ')}) or the path of a DeepSpeed JSON file relative to the pipeline file`;
-  if (value.trim() === '') return err({ code: 'missing-file', message: 'the DeepSpeed setting is empty', hint: fix });
-  const read = readRegularFile(path, MAX_DEEPSPEED_BYTES, 'DeepSpeed config');
-  if (!read.ok) {
-    return err({ code: read.error.code === 'missing-file' ? 'missing-file' : 'deepspeed-config', message: read.error.code === 'missing-file' ? `DeepSpeed config "${value}" not found (${path})` : read.error.message, hint: fix });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(read.value.toString('utf8'));
-  } catch (e) {
-    return err({ code: 'deepspeed-config', message: `DeepSpeed config ${path} is not JSON (${e instanceof Error ? e.message : String(e)})`, hint: fix });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return err({ code: 'deepspeed-config', message: `DeepSpeed config ${path} holds ${Array.isArray(parsed) ? 'a list' : parsed === null ? 'null' : `a ${typeof parsed}`}, not a JSON object`, hint: fix });
-  }
-  return ok(path);
 }
 
 export function gpuCount(g: GpuSpec): number | undefined {

@@ -56,11 +56,11 @@ export interface Mutation {
 }
 export const mutationOf = (pipelines: number): fc.Arbitrary<Mutation> =>
   fc.record({
-  pipeline: fc.nat({ max: pipelines - 1 }),
-  ops: fc.array(op, { minLength: 1, maxLength: 4 }),
-  // most runs keep the YAML well-formed so that they reach the schema and the plan
-  noise: fc.oneof({ weight: 4, arbitrary: fc.constant([] as Mutation['noise']) }, { weight: 1, arbitrary: noise }),
-});
+    pipeline: fc.nat({ max: pipelines - 1 }),
+    ops: fc.array(op, { minLength: 1, maxLength: 4 }),
+    // most runs keep the YAML well-formed so that they reach the schema and the plan
+    noise: fc.oneof({ weight: 4, arbitrary: fc.constant([] as Mutation['noise']) }, { weight: 1, arbitrary: noise }),
+  });
 
 type Path = (string | number)[];
 
