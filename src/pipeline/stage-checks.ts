@@ -1,6 +1,5 @@
 import { isAbsolute } from 'node:path';
-import type { Diagnostic } from './diagnostics.js';
-import type { Locator } from './diagnostics.js';
+import type { Diagnostic, Locator } from './diagnostics.js';
 import type { PipelineSpec } from './schema.js';
 import { hasOwn } from '../util/own.js';
 
