@@ -15,7 +15,8 @@ const file = join(projectRoot, 'pipelines', `.replay-${process.pid}.yaml`);
 writeFileSync(file, text);
 process.stdout.write(`${text}\n--- ${file}\n`);
 const bin = join(projectRoot, 'bin', 'flux-train.js');
-for (const args of [['validate', '--pipeline', file], ['round', '--n', '3', '--dry-run', '--json', '--backend', 'local', '--pipeline', file, '--run-dir', mkdtempSync(join(tmpdir(), 'flux-replay-'))]]) {
+const runDir = mkdtempSync(join(tmpdir(), 'flux-replay-'));
+for (const args of [['validate', '--pipeline', file], ['round', '--n', '3', '--dry-run', '--json', '--backend', 'local', '--pipeline', file, '--run-dir', runDir]]) {
   try {
     execFileSync(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 30_000 });
     process.stdout.write(`${args[0]}: exit 0\n`);
@@ -24,3 +25,4 @@ for (const args of [['validate', '--pipeline', file], ['round', '--n', '3', '--d
   }
 }
 rmSync(file, { force: true });
+rmSync(runDir, { recursive: true, force: true });
