@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
+import { StreamRedactor } from '../util/redact.js';
 import { FileTail } from '../backends/common.js';
 import { stageFileName } from '../pipeline/plan.js';
 import { readOwner, LOCK_FILE } from '../state/lock.js';
@@ -74,18 +75,33 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
     let n = o.attempt ?? (attempts[attempts.length - 1] as number);
     header(n);
     let tail = new FileTail(pathOf(n));
-    const drain = () => tail.drain((c) => process.stdout.write(c));
+    // a job's own log (local, Slurm) may hold a secret it printed: what flux-train prints never does
+    let red = new StreamRedactor();
+    const flush = () => {
+      const rest = red.end();
+      if (rest) process.stdout.write(rest);
+    };
+    const drain = () =>
+      tail.drain((c) => {
+        const text = red.push(c);
+        if (text) process.stdout.write(text);
+      });
     drain();
-    if (!o.follow) return EXIT.ok;
+    if (!o.follow) {
+      flush();
+      return EXIT.ok;
+    }
     while (!stop) {
       await new Promise((r) => setTimeout(r, 500));
       drain();
       // a retry writes a new attempt's log: follow it
       const newest = attemptsWithLogs(logDir, key).at(-1);
       if (o.attempt === undefined && newest !== undefined && newest > n) {
+        flush();
         n = newest;
         header(n);
         tail = new FileTail(pathOf(n));
+        red = new StreamRedactor();
         drain();
         continue;
       }
@@ -99,6 +115,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
         break;
       }
     }
+    flush();
     return EXIT.ok;
   } finally {
     process.off('SIGINT', onSigint);

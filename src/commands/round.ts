@@ -19,6 +19,7 @@ import { redact, redactDeep, useSecrets } from '../util/redact.js';
 import { now, type RunEvent } from '../run/events.js';
 import { Scheduler } from '../run/scheduler.js';
 import { onOutputClosed } from '../ui/output.js';
+import { reportAtEnd } from '../report/write.js';
 import { chooseRenderer, type Renderer, type RendererKind } from '../ui/renderer.js';
 import { FluxError } from '../util/errors.js';
 import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
@@ -124,8 +125,10 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   const stopWatchingOutput = onOutputClosed((stream, code) =>
     logger.warn({ stream, code }, `${stream} was closed (${code}): nothing more is printed there; the run goes on and is recorded here and in events.jsonl`),
   );
+  let finished = false;
   const emit = (event: RunEvent) => {
     const e = redactDeep(event);
+    if (e.type === 'run-finished') finished = true;
     store.record(e);
     if (e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
     renderer.handle(e);
@@ -216,6 +219,8 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     return result.exitCode;
   } finally {
     signals.dispose();
+    // after run-finished is recorded and while the lock is held, so the page shows the whole run as ended
+    if (finished) renderer.footer(reportAtEnd(plan.runDir));
     await renderer.end();
     stopWatchingOutput();
     store.close();

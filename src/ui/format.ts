@@ -68,8 +68,13 @@ export class RunSummary {
   #failed: string[] = [];
   #interrupted: { key: string; detached: boolean } | undefined;
   #notes: string[] = [];
+  #footer: string[] = [];
 
   constructor(private readonly runDir: string) {}
+
+  get finished(): boolean {
+    return this.#finished !== undefined;
+  }
 
   handle(e: RunEvent): void {
     if (e.type === 'run-finished') this.#finished = e;
@@ -81,10 +86,16 @@ export class RunSummary {
     this.#notes.push(text);
   }
 
+  /** a line that belongs to the outcome (the report's path), printed under the summary line */
+  footer(text: string): void {
+    this.#footer.push(text);
+  }
+
   lines(): string[] {
     const out = [...this.#notes];
     const f = this.#finished;
     if (f) out.push(`${f.ok ? 'done' : 'stopped'}: ${f.summary} (${formatDuration(f.durationMs)})`);
+    out.push(...this.#footer);
     out.push(`run dir: ${this.runDir}`);
     const dir = shellWord(this.runDir);
     const failed = this.#failed[0];

@@ -20,10 +20,8 @@ export class PlainRenderer implements Renderer {
 
   handle(e: RunEvent): void {
     this.#summary.handle(e);
-    if (e.type === 'run-finished') {
-      for (const l of this.#summary.lines()) this.write(l);
-      return;
-    }
+    // the summary waits for end(): lines that belong to the outcome (the report) come after run-finished
+    if (e.type === 'run-finished') return;
     if (this.errorsOnly && e.type !== 'stage-failed' && e.type !== 'stage-blocked' && e.type !== 'checkpoint-quarantined') return;
     if (e.type === 'stage-progress') {
       const pct = e.total > 0 ? (e.step / e.total) * 100 : 0;
@@ -41,7 +39,13 @@ export class PlainRenderer implements Renderer {
     this.say(text);
   }
 
-  async end(): Promise<void> {}
+  footer(line: string): void {
+    this.#summary.footer(line);
+  }
+
+  async end(): Promise<void> {
+    if (this.#summary.finished) for (const l of this.#summary.lines()) this.write(l);
+  }
 }
 
 /** Newline-delimited JSON, one event per line (container output stays in the log files). */
@@ -56,5 +60,6 @@ export class JsonRenderer implements Renderer {
   notice(text: string): void {
     this.say(text);
   }
+  footer(): void {}
   async end(): Promise<void> {}
 }

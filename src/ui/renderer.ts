@@ -5,6 +5,8 @@ export interface Renderer {
   handle(e: RunEvent): void;
   /** a message for the person at the terminal (Ctrl-C acknowledged), shown where the renderer can show it now */
   notice(text: string): void;
+  /** a line for the summary at the end (where the report was written); JSON output has no summary */
+  footer(line: string): void;
   /** flushes and stops the view (pending stages are shown as not reached), then prints the summary lines */
   end(): Promise<void>;
 }

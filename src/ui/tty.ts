@@ -162,6 +162,10 @@ export class TtyRenderer implements Renderer {
     this.#summary.note(text);
   }
 
+  footer(line: string): void {
+    this.#summary.footer(line);
+  }
+
   async end(): Promise<void> {
     for (const slot of this.#slots.values()) slot.end({ kind: 'skip', message: `${slot.title}: ${NOT_REACHED}` });
     await this.#done;

@@ -49,4 +49,11 @@ describe('flux-train logs', () => {
     assert.match(r.stderr, /^waiting for r2\/proposer_sft to start/);
     assert.match(r.stderr, /==> r2\/proposer_sft, attempt 1: /);
   });
+
+  it('a secret the job printed into its own log is masked in what logs prints', async () => {
+    rig.write('run/logs/r1-proposer_sft.attempt3.log', 'login with hf_abcdefghijkl failed\nWANDB=wandb-secret-42\n');
+    const r = await execa(process.execPath, [BIN, 'logs', 'r1/proposer_sft', '--run-dir', rig.runDir], { reject: false, env: { HF_TOKEN: 'hf_abcdefghijkl', MY_API_KEY: 'wandb-secret-42' } });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'login with *** failed\nWANDB=***');
+  });
 });

@@ -65,7 +65,9 @@ describe('the terminal view on a real pseudo-terminal (tmux) with real container
     const screen = await term.screen();
     assert.equal(code, 0, screen);
     assert.match(screen, /^done: 7 done \(\d+\S*\)$/m);
+    assert.match(screen, /^report: (\S+\/)?run\/report\.html$/m);
     assert.match(screen, /^run dir: \S+\/run$/m);
+    assert.ok(existsSync(join(rig.runDir, 'report.html')), 'round wrote report.html at its end');
     const all = starts(rig);
     const again = all.slice(before);
     // every stage instance trained from step 0 once at most; the interrupted one continued from its checkpoint
@@ -131,7 +133,7 @@ describe('the terminal view on a real pseudo-terminal (tmux) with real container
         assert.match(lines[i + 6] ?? '', re, screen);
         return lines[i + 6];
       }),
-      ...[/^done: 7 done \(\S+\)$/, /^run dir: \S+\/run2$/].map((re, i) => {
+      ...[/^done: 7 done \(\S+\)$/, /^report: (\S+\/)?run2\/report\.html$/, /^run dir: \S+\/run2$/].map((re, i) => {
         assert.match(lines[i + 9] ?? '', re, screen);
         return lines[i + 9];
       }),
