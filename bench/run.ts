@@ -255,7 +255,7 @@ async function scaling(): Promise<void> {
       const t = now();
       const r = buildPlan(p.value, { rounds: n, runDir: '/tmp/flux-bench-scale', backend: 'docker', view: 'container', dataProblems: 'warning' });
       if (!r.ok) throw new Error('plan failed');
-      const texts = r.value.plan.stages.map((s) => renderConfigYaml(s.args, p.value.keySet));
+      const texts = r.value.plan.stages.flatMap((s) => (s.kind === 'train' ? [renderConfigYaml(s.args, p.value.keySet)] : []));
       configs = texts.length;
       xs.push(now() - t);
       bytes = Math.max(bytes, process.memoryUsage().heapUsed - h0);

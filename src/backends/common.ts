@@ -8,6 +8,7 @@ import { err, ok, type Result } from '../util/result.js';
 /** The checks every backend makes before claiming a GPU: the input files exist and the disk has room. */
 export function checkInputsAndDisk(plan: Plan, toRun: PlanStage[], skipDiskCheck: boolean): Result<void, FluxError> {
   for (const s of toRun) {
+    if (s.kind !== 'train') continue;
     for (const d of s.datasets) {
       if (!d.producedBy && !existsSync(d.hostPath)) {
         return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 2));

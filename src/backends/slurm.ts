@@ -63,7 +63,7 @@ export function renderJobScript(plan: Plan, s: PlanStage, st: SlurmSettings, o: 
   lines.push(`cd ${shq(workdir)}`);
   const cmd = s.command.map(shq).join(' ');
   // the run dir, datasets and models are mounted at the same paths, so configs read the same inside
-  const binds = [...new Set([plan.runDir, ...s.datasets.filter((d) => !d.producedBy).map((d) => dirname(d.hostPath)), ...(s.model?.kind === 'base' && s.model.local ? [s.model.ref] : [])])];
+  const binds = s.kind === 'train' ? [...new Set([plan.runDir, ...s.datasets.filter((d) => !d.producedBy).map((d) => dirname(d.hostPath)), ...(s.model.kind === 'base' && s.model.local ? [s.model.ref] : [])])] : [plan.runDir];
   let inner: string;
   switch (st.runtime) {
     case 'none':

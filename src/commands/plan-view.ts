@@ -65,13 +65,14 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
           ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}),
           ...(a.changed ? { changed: a.changed } : {}),
           depends_on: s.dependsOn,
-          model: s.kind === 'train' ? (s.trainerModel ?? '') : '',
-          ...(s.refModel ? { ref_model: s.args['ref_model'] } : {}),
-          datasets: s.datasets.map((d) => ({ name: d.name, path: d.hostPath, info: d.info })),
+          // a command stage has no model, datasets, config or args; the JSON keeps its empty values as before
+          model: s.kind === 'train' ? s.trainerModel : '',
+          ...(s.kind === 'train' && s.refModel ? { ref_model: s.args['ref_model'] } : {}),
+          datasets: s.kind === 'train' ? s.datasets.map((d) => ({ name: d.name, path: d.hostPath, info: d.info })) : [],
           output_dir: s.outputDir,
           trainer_output_dir: s.trainerOutputDir,
           config: s.kind === 'train' ? s.configPath : undefined,
-          args: s.args,
+          args: s.kind === 'train' ? s.args : {},
           command: s.command,
           env: s.env,
           gpus: s.gpus,
@@ -87,8 +88,8 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
   for (const m of plan.mounts) write(`  mount ${m.host} -> ${m.container} (${m.mode}, ${m.what})\n`);
   for (const s of plan.stages) {
     const a = byKey.get(s.key) as PlannedAction;
-    const model = s.kind === 'train' ? (s.model?.kind === 'stage' ? `${s.model.key} (${s.trainerModel})` : s.trainerModel) : '-';
-    const data = s.datasets.map((d) => `${d.name}=${d.hostPath}`).join(', ') || '-';
+    const model = s.kind === 'train' ? (s.model.kind === 'stage' ? `${s.model.key} (${s.trainerModel})` : s.trainerModel) : '-';
+    const data = (s.kind === 'train' ? s.datasets.map((d) => `${d.name}=${d.hostPath}`).join(', ') : '') || '-';
     write(
       `${s.key.padEnd(24)} ${describeAction(a).padEnd(22)} ${a.reason}\n    ${s.kind === 'train' ? s.stage : 'command'}  model: ${model}\n    data: ${data}\n    out: ${s.outputDir}${s.trainerOutputDir !== s.outputDir ? ` (trainer sees ${s.trainerOutputDir})` : ''}\n`,
     );

@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { renderConfigYaml } from './config-yaml.js';
 import type { KeySet } from './keys.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { Plan, PlanStage, TrainInstance } from '../pipeline/plan-types.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export const DATASET_INFO_FILE = 'dataset_info.json';
@@ -15,14 +15,14 @@ export function writeDatasetInfo(plan: Plan): string {
 }
 
 /** The LLaMA-Factory YAML of one train stage instance, plus the DeepSpeed JSON it references. */
-export function writeStageConfig(plan: Plan, stage: PlanStage, keySet: KeySet): string {
+export function writeStageConfig(plan: Plan, stage: TrainInstance, keySet: KeySet): string {
   if (stage.deepspeed) {
     mkdirSync(dirname(stage.deepspeed.hostPath), { recursive: true });
     copyFileSync(stage.deepspeed.source, stage.deepspeed.hostPath);
   }
   const header = [
     `flux-train: ${plan.pipelineName} round ${stage.round}, stage ${stage.id} (${stage.stage})`,
-    `model: ${stage.model?.kind === 'stage' ? `output of ${stage.model.key}` : stage.model?.kind === 'base' ? `base model ${stage.model.name}` : '?'}`,
+    `model: ${stage.model.kind === 'stage' ? `output of ${stage.model.key}` : `base model ${stage.model.name}`}`,
     `run: ${envPrefix(stage)}llamafactory-cli train ${stage.trainerConfigPath}`,
     `generated for LLaMA-Factory ${plan.llamafactoryVersion} (key set ${keySet.source.version} @ ${keySet.source.commit.replace(/^([0-9a-f]{7})[0-9a-f]{33}$/, '$1')}); edits are overwritten`,
   ];
@@ -54,7 +54,7 @@ export function renderRunScript(plan: Plan): string {
     '',
   ];
   for (const s of plan.stages) {
-    lines.push(`# ${s.key}: ${s.kind === 'train' ? `${s.stage} from ${s.model?.kind === 'stage' ? s.model.key : s.model?.kind === 'base' ? s.model.ref : '?'}` : 'command'}`);
+    lines.push(`# ${s.key}: ${s.kind === 'train' ? `${s.stage} from ${s.model.kind === 'stage' ? s.model.key : s.model.ref}` : 'command'}`);
     if (s.kind === 'train') {
       lines.push(`if finished ${shq(s.trainerOutputDir)}; then echo "skip ${s.key} (finished)"; else`);
       lines.push(`  ${envPrefix(s)}llamafactory-cli train ${shq(s.trainerConfigPath)}`);

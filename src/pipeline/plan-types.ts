@@ -25,27 +25,15 @@ export interface Mount {
   what: string;
 }
 
-export interface PlanStage {
+/** What every stage instance has, whatever runs in it. */
+interface InstanceBase {
   /** unique in the plan: r<round>/<id> */
   key: string;
   id: string;
   round: number;
-  kind: 'train' | 'command';
-  /** LLaMA-Factory stage (sft, dpo, ...) or "command" */
-  stage: string;
   dependsOn: string[];
-  model?: ModelInput;
-  /** the model as the trainer sees it (model_name_or_path) */
-  trainerModel?: string;
-  refModel?: ModelInput;
-  datasets: PlanDataset[];
   outputDir: string;
   trainerOutputDir: string;
-  /** host path of the generated LLaMA-Factory YAML */
-  configPath: string;
-  trainerConfigPath: string;
-  /** the complete LLaMA-Factory arguments the trainer gets (empty for command stages) */
-  args: Record<string, unknown>;
   gpus: GpuSpec;
   image: string;
   /** non-secret environment for the process */
@@ -55,10 +43,36 @@ export interface PlanStage {
   /** what runs: llamafactory-cli train CONFIG, or the command stage's command */
   command: string[];
   workdir: string;
-  /** files a command stage must leave in its output dir */
-  expectedOutputs: string[];
+}
+
+/** One round of a `kind: train` stage: a `llamafactory-cli train` run of a generated YAML. */
+export interface TrainInstance extends InstanceBase {
+  kind: 'train';
+  /** LLaMA-Factory stage (sft, dpo, ...) */
+  stage: string;
+  model: ModelInput;
+  /** the model as the trainer sees it (model_name_or_path) */
+  trainerModel: string;
+  refModel?: ModelInput;
+  datasets: PlanDataset[];
+  /** host path of the generated LLaMA-Factory YAML */
+  configPath: string;
+  trainerConfigPath: string;
+  /** the complete LLaMA-Factory arguments the trainer gets */
+  args: Record<string, unknown>;
   deepspeed?: { source: string; hostPath: string };
 }
+
+/** One round of a `kind: command` stage: the user's program, checked by the files it must leave. */
+export interface CommandInstance extends InstanceBase {
+  kind: 'command';
+  stage: 'command';
+  /** files the command must leave in its output dir */
+  expectedOutputs: string[];
+}
+
+/** A stage instance of the plan, by kind: train-only fields exist only where they mean something. */
+export type PlanStage = TrainInstance | CommandInstance;
 
 export interface Plan {
   pipeline: string;

@@ -6,7 +6,7 @@ import { formatPath, type Diagnostic, type PathSegment } from './diagnostics.js'
 import { checkRecord, firstDataFile, missingDataHint, readFirstRecord, type MissingContext } from './dataset-check.js';
 import { resolveDeepspeed, type DeepspeedProblem } from './deepspeed.js';
 import type { Pipeline } from './load.js';
-import type { Mount, ModelInput, Plan, PlanDataset, PlanStage } from './plan-types.js';
+import type { Mount, ModelInput, Plan, PlanDataset, PlanStage, TrainInstance } from './plan-types.js';
 import type { BackendName, DatasetSourceOne, GpuSpec, ModelSource, RoundsSpec, StageSpec, TrainStage } from './schema.js';
 import { datasetInfoEntry } from '../llamafactory/dataset-info.js';
 import { suggestFrom } from '../llamafactory/keys.js';
@@ -305,7 +305,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
         const merged: Record<string, unknown> = { ...SAFETY_DEFAULTS, ...spec.defaults, ...s.args };
         // the stage's own `deepspeed:` is the same setting as `args.deepspeed` (load.ts refuses both at once)
         if (s.deepspeed !== undefined) merged['deepspeed'] = s.deepspeed;
-        let deepspeed: PlanStage['deepspeed'];
+        let deepspeed: TrainInstance['deepspeed'];
         if (merged['deepspeed'] !== undefined && merged['deepspeed'] !== null) {
           const dsAt: PathSegment[] =
             s.deepspeed !== undefined ? [...at, 'deepspeed'] : hasOwn(s.args, 'deepspeed') ? [...at, 'args', 'deepspeed'] : ['defaults', 'deepspeed'];
@@ -353,14 +353,16 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
         if (spec.allow_extra_args) env['ALLOW_EXTRA_ARGS'] = '1';
         if (opts.view === 'container') env['HF_HOME'] = CONTAINER_HF_HOME;
         const trainerConfigPath = runPath(configPath);
-        stages.push({
+        // no model: its reference failed and is already an error, so this plan is never returned
+        if (model) stages.push({
           key,
           id,
           round,
           kind: 'train',
           stage: s.stage,
           dependsOn: [...deps],
-          ...(model ? { model, trainerModel } : {}),
+          model,
+          trainerModel,
           ...(refModel ? { refModel } : {}),
           datasets,
           outputDir,
@@ -374,7 +376,6 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
           passEnv: spec.docker.pass_env,
           command: ['llamafactory-cli', 'train', trainerConfigPath],
           workdir: trainerRunDir,
-          expectedOutputs: [],
           ...(deepspeed ? { deepspeed } : {}),
         });
       } else {
@@ -395,12 +396,8 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
           kind: 'command',
           stage: 'command',
           dependsOn: [...deps],
-          datasets: [],
           outputDir,
           trainerOutputDir: trainerOut,
-          configPath,
-          trainerConfigPath: runPath(configPath),
-          args: {},
           gpus,
           image: s.image ?? image,
           env,

@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { ModelInput, Plan, PlanStage, TrainInstance } from '../pipeline/plan-types.js';
 
 /** Size of a folder tree in bytes (unreadable parts count as nothing). */
 export function folderSize(dir: string): number {
@@ -28,11 +28,14 @@ export function formatBytes(b: number): string {
 }
 
 /** Parameter count of a base model: from a local folder's weights (bf16) or a hub id such as Qwen/Qwen3-32B. */
-function paramsOf(plan: Plan, s: PlanStage): number | undefined {
-  let m = s.model;
+function paramsOf(plan: Plan, s: TrainInstance): number | undefined {
+  let m: ModelInput | undefined = s.model;
   // follow the chain of stage outputs back to a base model
   const byKey = new Map(plan.stages.map((x) => [x.key, x]));
-  for (let guard = 0; m?.kind === 'stage' && guard < 1000; guard++) m = byKey.get(m.key)?.model;
+  for (let guard = 0; m?.kind === 'stage' && guard < 1000; guard++) {
+    const from = byKey.get(m.key);
+    m = from?.kind === 'train' ? from.model : undefined;
+  }
   if (!m || m.kind !== 'base') return undefined;
   if (m.local) return folderSize(m.ref) / 2;
   const hit = /(\d+(?:\.\d+)?)\s*([BM])\b/i.exec(m.ref);

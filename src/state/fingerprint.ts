@@ -55,17 +55,19 @@ function fingerprintStage(plan: Plan, s: PlanStage, done: Map<string, Fingerprin
   f['format'] = String(PIPELINE_FORMAT_VERSION);
   f['kind'] = s.kind;
   f['image'] = s.image;
-  for (const [k, v] of Object.entries(s.args)) if (!PATH_ARGS.has(k)) f[`args.${k}`] = short(v);
-  if (s.deepspeed) f['args.deepspeed'] = `sha:${h(readFileSync(s.deepspeed.source, 'utf8'))}`;
-  if (s.kind === 'train') f['args.dataset'] = short(s.datasets.map((d) => d.declared));
-  if (s.model) f['model'] = s.model.kind === 'base' ? `base:${s.model.ref}` : `stage:${s.model.key}`;
-  if (s.refModel) f['ref_model'] = s.refModel.kind === 'base' ? `base:${s.refModel.ref}` : `stage:${s.refModel.key}`;
-  for (const d of s.datasets) f[`dataset.${d.declared}`] = d.producedBy ? `from:${d.producedBy}` : datasetIdentity(d.hostPath, opts.hashData ?? false);
-  for (const dep of s.dependsOn) f[`dep.${dep}`] = done.get(dep)?.hash ?? 'unknown';
-  if (s.kind === 'command') {
+  // fields are hashed sorted by name, so the order they are set in does not matter
+  if (s.kind === 'train') {
+    for (const [k, v] of Object.entries(s.args)) if (!PATH_ARGS.has(k)) f[`args.${k}`] = short(v);
+    if (s.deepspeed) f['args.deepspeed'] = `sha:${h(readFileSync(s.deepspeed.source, 'utf8'))}`;
+    f['args.dataset'] = short(s.datasets.map((d) => d.declared));
+    f['model'] = s.model.kind === 'base' ? `base:${s.model.ref}` : `stage:${s.model.key}`;
+    if (s.refModel) f['ref_model'] = s.refModel.kind === 'base' ? `base:${s.refModel.ref}` : `stage:${s.refModel.key}`;
+    for (const d of s.datasets) f[`dataset.${d.declared}`] = d.producedBy ? `from:${d.producedBy}` : datasetIdentity(d.hostPath, opts.hashData ?? false);
+  } else {
     f['command'] = short(s.command);
     f['outputs'] = short(s.expectedOutputs);
   }
+  for (const dep of s.dependsOn) f[`dep.${dep}`] = done.get(dep)?.hash ?? 'unknown';
   // env values may be secrets: the fingerprint (stored in state.json and events.jsonl) keeps only their hash
   for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && k !== 'HF_HOME') f[`env.${k}`] = `sha:${h(JSON.stringify(v))}`;
   return { hash: hashFields(f), fields: f };

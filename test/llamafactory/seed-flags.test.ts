@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadPipeline } from '../../src/pipeline/load.js';
 import { buildPlan } from '../../src/pipeline/plan.js';
+import type { TrainInstance } from '../../src/pipeline/plan-types.js';
 import { renderConfigYaml } from '../../src/llamafactory/config-yaml.js';
 import { projectRoot } from '../../src/util/project-root.js';
 
@@ -33,7 +34,7 @@ describe('round 1 of pipelines/reasonflux-v2.yaml reproduces the seed README', (
   assert.ok(p.ok);
   const r = buildPlan(p.value, { rounds: 1, runDir: '/tmp/flux-seed', backend: 'local', view: 'host', dataProblems: 'warning' });
   assert.ok(r.ok);
-  const round1 = r.value.plan.stages;
+  const round1 = r.value.plan.stages.filter((s): s is TrainInstance => s.kind === 'train');
   const seeds = seedCommands();
 
   it('has the three commands', () => {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadPipeline } from '../../src/pipeline/load.js';
 import { buildPlan, type PlanOptions } from '../../src/pipeline/plan.js';
 import type { Diagnostic } from '../../src/pipeline/diagnostics.js';
-import type { Plan } from '../../src/pipeline/plan-types.js';
+import type { Plan, TrainInstance } from '../../src/pipeline/plan-types.js';
 import { Rig } from '../helpers/rig.js';
 
 const rig = new Rig('plan');
@@ -22,6 +22,8 @@ function plan(file: string, o: Partial<PlanOptions> = {}): { plan?: Plan; diags:
   return r.ok ? { plan: r.value.plan, diags: r.value.warnings } : { diags: r.error };
 }
 
+const trains = (p: Plan | undefined): TrainInstance[] => (p?.stages ?? []).filter((s): s is TrainInstance => s.kind === 'train');
+
 function variant(edit: (y: string) => string): string {
   return rig.write(`pipelines/v${Math.random().toString(36).slice(2)}.yaml`, edit(rig.read('pipelines/demo.yaml')));
 }
@@ -35,17 +37,18 @@ describe('plan', () => {
       p.stages.map((s) => s.key),
       ['r1/proposer_sft', 'r1/proposer_dpo', 'r1/reasoner_dpo', 'r1/sample_pairs', 'r2/proposer_dpo', 'r2/reasoner_dpo', 'r2/sample_pairs', 'r3/proposer_dpo', 'r3/reasoner_dpo'],
     );
-    const model = (k: string) => by.get(k)?.model;
+    const train = new Map(trains(p).map((s) => [s.key, s]));
+    const model = (k: string) => train.get(k)?.model;
     assert.equal(model('r1/proposer_sft')?.kind, 'base');
     assert.deepEqual(model('r1/proposer_dpo'), { kind: 'stage', key: 'r1/proposer_sft', hostPath: join(rig.runDir, 'outputs/r1/proposer_sft') });
     assert.equal(model('r1/reasoner_dpo')?.kind, 'base');
     assert.equal((model('r2/proposer_dpo') as { key: string }).key, 'r1/proposer_dpo');
     assert.equal((model('r3/reasoner_dpo') as { key: string }).key, 'r2/reasoner_dpo');
     // the trainer sees container paths; the plan keeps the host paths too
-    assert.equal(by.get('r2/proposer_dpo')?.args['model_name_or_path'], '/flux/run/outputs/r1/proposer_dpo');
-    assert.equal(by.get('r2/proposer_dpo')?.args['output_dir'], '/flux/run/outputs/r2/proposer_dpo');
+    assert.equal(train.get('r2/proposer_dpo')?.args['model_name_or_path'], '/flux/run/outputs/r1/proposer_dpo');
+    assert.equal(train.get('r2/proposer_dpo')?.args['output_dir'], '/flux/run/outputs/r2/proposer_dpo');
     // round 2 trains on the pairs the command stage of round 1 wrote, and waits for it
-    const r2 = by.get('r2/proposer_dpo');
+    const r2 = train.get('r2/proposer_dpo');
     assert.equal(r2?.datasets[0]?.name, 'dpo_proposer_r2');
     assert.equal(r2?.datasets[0]?.producedBy, 'r1/sample_pairs');
     assert.ok(r2?.dependsOn.includes('r1/sample_pairs'));
@@ -59,19 +62,19 @@ describe('plan', () => {
 
   it('uses host paths for the local backend and run-relative paths for manual configs', () => {
     const host = plan(demo, { view: 'host', backend: 'local' }).plan;
-    assert.equal(host?.stages[1]?.args['model_name_or_path'], join(rig.runDir, 'outputs/r1/proposer_sft'));
+    assert.equal(trains(host)[1]?.args['model_name_or_path'], join(rig.runDir, 'outputs/r1/proposer_sft'));
     assert.deepEqual(host?.mounts, []);
     const manual = plan(demo, { view: 'manual', backend: 'local' }).plan;
-    assert.equal(manual?.stages[1]?.args['model_name_or_path'], 'outputs/r1/proposer_sft');
-    assert.equal(manual?.stages[1]?.args['dataset_dir'], '.');
+    assert.equal(trains(manual)[1]?.args['model_name_or_path'], 'outputs/r1/proposer_sft');
+    assert.equal(trains(manual)[1]?.args['dataset_dir'], '.');
   });
 
   it('adds the safety defaults visibly and lets the pipeline override them', () => {
     const p = plan(demo).plan;
-    assert.equal(p?.stages[0]?.args['overwrite_output_dir'], false);
-    assert.equal(p?.stages[0]?.args['save_total_limit'], 2); // the demo sets 2; the default is 3
+    assert.equal(trains(p)[0]?.args['overwrite_output_dir'], false);
+    assert.equal(trains(p)[0]?.args['save_total_limit'], 2); // the demo sets 2; the default is 3
     const q = plan(variant((y) => y.replace('  save_total_limit: 2\n', ''))).plan;
-    assert.equal(q?.stages[0]?.args['save_total_limit'], 3);
+    assert.equal(trains(q)[0]?.args['save_total_limit'], 3);
   });
 
   it('refuses a stage that takes its model from a stage not running in that round', () => {
@@ -136,7 +139,7 @@ describe('the shipped ReasonFlux-V2 pipeline', () => {
     const { plan: p, diags } = plan(file, { dataProblems: 'warning' });
     assert.ok(p, JSON.stringify(diags.filter((d) => d.severity === 'error')));
     assert.deepEqual(
-      p.stages.map((s) => `${s.key}<-${s.model?.kind === 'stage' ? s.model.key : s.model?.kind === 'base' ? s.model.ref : ''}`),
+      trains(p).map((s) => `${s.key}<-${s.model.kind === 'stage' ? s.model.key : s.model.ref}`),
       [
         'r1/proposer_sft<-Qwen/Qwen3-32B',
         'r1/proposer_dpo<-r1/proposer_sft',
@@ -148,7 +151,8 @@ describe('the shipped ReasonFlux-V2 pipeline', () => {
       ],
     );
     // round 1 keeps the seed's dataset names; later rounds have their own files
-    assert.deepEqual(p.stages.map((s) => s.args['dataset']), ['ReasonFlux-v2-sft', 'dpo_proposer', 'dpo_reasoner', 'dpo_proposer_r2', 'dpo_reasoner_r2', 'dpo_proposer_r3', 'dpo_reasoner_r3']);
+    assert.equal(trains(p).length, p.stages.length, 'train stages only');
+    assert.deepEqual(trains(p).map((s) => s.args['dataset']), ['ReasonFlux-v2-sft', 'dpo_proposer', 'dpo_reasoner', 'dpo_proposer_r2', 'dpo_reasoner_r2', 'dpo_proposer_r3', 'dpo_reasoner_r3']);
     for (const s of p.stages) {
       assert.equal(s.env['FORCE_TORCHRUN'], '1', 'DeepSpeed needs torchrun');
       assert.equal(s.env['MASTER_PORT'], '29500');
@@ -190,11 +194,11 @@ describe('hardening: DeepSpeed files and dataset paths (issue 10)', () => {
     const file = variant((y) => y.replace('    rounds: [1]\n', '    rounds: [1]\n    deepspeed: ds-custom.json\n'));
     const { plan: p, diags } = plan(file);
     assert.ok(p, JSON.stringify(diags));
-    const sft = p.stages.find((s) => s.key === 'r1/proposer_sft');
+    const sft = trains(p).find((s) => s.key === 'r1/proposer_sft');
     assert.equal(sft?.deepspeed?.source, rig.path('pipelines', 'ds-custom.json'));
     assert.equal(sft?.args['deepspeed'], '/flux/run/deepspeed/ds-custom.json');
     assert.equal(sft?.env['FORCE_TORCHRUN'], '1');
-    assert.equal(p.stages.find((s) => s.key === 'r1/proposer_dpo')?.deepspeed, undefined, 'other stages keep theirs');
+    assert.equal(trains(p).find((s) => s.key === 'r1/proposer_dpo')?.deepspeed, undefined, 'other stages keep theirs');
   });
 
   it('does not hang on a FIFO dataset file', { timeout: 20_000 }, () => {
