@@ -8,7 +8,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadPipeline } from '../src/pipeline/load.js';
-import { buildPlan } from '../src/pipeline/plan.js';
+import { containerView } from '../src/backends/trainer-view.js';
+import { buildPlan } from '../src/planner/plan.js';
 import { renderConfigYaml } from '../src/llamafactory/config-yaml.js';
 import { projectRoot } from '../src/util/project-root.js';
 import { writeReport } from '../src/report/write.js';
@@ -253,7 +254,7 @@ async function scaling(): Promise<void> {
       global.gc?.();
       const h0 = process.memoryUsage().heapUsed;
       const t = now();
-      const r = buildPlan(p.value, { rounds: n, runDir: '/tmp/flux-bench-scale', backend: 'docker', view: 'container', dataProblems: 'warning' });
+      const r = buildPlan(p.value, { rounds: n, runDir: '/tmp/flux-bench-scale', backend: 'docker', view: containerView(), dataProblems: 'warning' });
       if (!r.ok) throw new Error('plan failed');
       const texts = r.value.plan.stages.flatMap((s) => (s.kind === 'train' ? [renderConfigYaml(s.args, p.value.keySet)] : []));
       configs = texts.length;

@@ -1,7 +1,7 @@
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
-import { CONTAINER_RUN_DIR } from '../pipeline/plan.js';
+import { CONTAINER_RUN_DIR } from './trainer-view.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 

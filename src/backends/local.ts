@@ -6,7 +6,7 @@ import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
-import { stageFileName } from '../pipeline/plan.js';
+import { stageFileName } from '../planner/keys.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { procStartTime, sameProcessAlive } from '../util/proc.js';

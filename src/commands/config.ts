@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatDiagnostic } from '../pipeline/diagnostics.js';
-import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../llamafactory/write-configs.js';
+import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import type { Pipeline } from '../pipeline/load.js';
+import { manualView } from '../backends/trainer-view.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { EXIT, loadOrThrow, parseRounds, pipelinePath, planOrThrow } from './context.js';
 
@@ -21,7 +22,7 @@ export async function configCommand(o: ConfigOptions): Promise<number> {
   const p = loadOrThrow(pipelinePath(o.pipeline));
   const rounds = parseRounds(o.n, 3);
   const out = resolve(o.out);
-  const { plan, warnings } = planOrThrow(p, { rounds, runDir: out, backend: 'local', view: 'manual', dataProblems: 'warning' });
+  const { plan, warnings } = planOrThrow(p, { rounds, runDir: out, backend: 'local', view: manualView, dataProblems: 'warning' });
   for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   const stages = o.stage ? plan.stages.filter((s) => s.id === o.stage || s.key === o.stage) : plan.stages;
   if (stages.length === 0) {

@@ -4,7 +4,9 @@ import { InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { formatDiagnostics, type Diagnostic } from '../pipeline/diagnostics.js';
 import { loadPipeline, type Pipeline } from '../pipeline/load.js';
-import { buildPlan, type PathView, type PlanOptions, type PlanResult } from '../pipeline/plan.js';
+import { buildPlan, type PlanOptions, type PlanResult } from '../planner/plan.js';
+import type { TrainerViewFactory } from '../planner/trainer-view.js';
+import { trainerViewFor } from '../backends/trainer-view.js';
 import type { BackendName, GpuSpec } from '../pipeline/schema.js';
 import { projectRoot } from '../util/project-root.js';
 import { FluxError } from '../util/errors.js';
@@ -45,8 +47,9 @@ export class DiagnosticsError extends Error {
   }
 }
 
-export function viewFor(backend: BackendName): PathView {
-  return backend === 'docker' ? 'container' : 'host';
+/** The paths the trainers of this backend see; `hfCache` is the host folder docker mounts as the Hugging Face cache. */
+export function viewFor(backend: BackendName, hfCache?: string): TrainerViewFactory {
+  return trainerViewFor(backend, { hfCache });
 }
 
 export function planOrThrow(p: Pipeline, opts: PlanOptions): PlanResult {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { StreamRedactor } from '../util/redact.js';
 import { FileTail } from '../backends/common.js';
-import { stageFileName } from '../pipeline/plan.js';
+import { stageFileName } from '../planner/keys.js';
 import { readOwner, LOCK_FILE } from '../state/lock.js';
 import { readState } from '../state/store.js';
 import { sameProcessAlive } from '../util/proc.js';

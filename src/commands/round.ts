@@ -67,11 +67,10 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     rounds,
     runDir,
     backend: backendName,
-    view: viewFor(backendName),
+    view: viewFor(backendName, o.hfCache),
     dataProblems: o.dryRun ? 'warning' : 'error',
     ...(gpus !== undefined ? { gpus } : {}),
     ...(o.image !== undefined ? { image: o.image } : {}),
-    ...(o.hfCache !== undefined ? { hfCache: o.hfCache } : {}),
   });
   useSecrets(p.spec.docker.pass_env, plan.stages.map((s) => s.env));
   for (const w of warnings) process.stderr.write(`${redact(formatDiagnostic(w))}\n`);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { stageFileName } from '../pipeline/plan.js';
+import { stageFileName } from '../planner/keys.js';
 import type { StageState } from '../state/state.js';
 import { splitKey } from './graph.js';
 import type { InstanceDetails } from './model.js';

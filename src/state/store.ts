@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { emptyState, reduce, STATE_SCHEMA_VERSION, type RunState } from './state.js';
 import { isTransition, type RunEvent } from '../run/events.js';
 import { manifestDrift } from '../llamafactory/outputs.js';
-import { stageFileName } from '../pipeline/plan.js';
+import { stageFileName } from '../planner/keys.js';
 import { redactDeep } from '../util/redact.js';
 import { firstIssue, runEventSchema, runStateSchema, STAGE_KEY } from './schema.js';
 import { writeFileAtomic } from '../util/atomic-write.js';

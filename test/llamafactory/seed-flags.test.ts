@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadPipeline } from '../../src/pipeline/load.js';
-import { buildPlan } from '../../src/pipeline/plan.js';
+import { hostView } from '../../src/backends/trainer-view.js';
+import { buildPlan } from '../../src/planner/plan.js';
 import type { TrainInstance } from '../../src/pipeline/plan-types.js';
 import { renderConfigYaml } from '../../src/llamafactory/config-yaml.js';
 import { projectRoot } from '../../src/util/project-root.js';
@@ -32,7 +33,7 @@ const PATH_FLAGS = new Set(['model_name_or_path', 'output_dir', 'dataset_dir', '
 describe('round 1 of pipelines/reasonflux-v2.yaml reproduces the seed README', () => {
   const p = loadPipeline(join(projectRoot, 'pipelines', 'reasonflux-v2.yaml'));
   assert.ok(p.ok);
-  const r = buildPlan(p.value, { rounds: 1, runDir: '/tmp/flux-seed', backend: 'local', view: 'host', dataProblems: 'warning' });
+  const r = buildPlan(p.value, { rounds: 1, runDir: '/tmp/flux-seed', backend: 'local', view: hostView, dataProblems: 'warning' });
   assert.ok(r.ok);
   const round1 = r.value.plan.stages.filter((s): s is TrainInstance => s.kind === 'train');
   const seeds = seedCommands();

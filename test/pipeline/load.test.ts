@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { loadPipeline } from '../../src/pipeline/load.js';
-import { buildPlan } from '../../src/pipeline/plan.js';
+import { hostView } from '../../src/backends/trainer-view.js';
+import { buildPlan } from '../../src/planner/plan.js';
 import { formatDiagnostic, type Diagnostic } from '../../src/pipeline/diagnostics.js';
 import { Rig } from '../helpers/rig.js';
 
@@ -36,7 +37,7 @@ function loadAndPlan(text: string): Diagnostic[] {
   const file = rig.write(`p${Math.random().toString(36).slice(2)}.yaml`, text);
   const r = loadPipeline(file);
   if (!r.ok) return r.error;
-  const p = buildPlan(r.value, { rounds: 3, runDir: rig.runDir, backend: 'local', view: 'host', dataProblems: 'warning' });
+  const p = buildPlan(r.value, { rounds: 3, runDir: rig.runDir, backend: 'local', view: hostView, dataProblems: 'warning' });
   return p.ok ? [] : p.error;
 }
 

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadPipeline } from '../../src/pipeline/load.js';
-import { buildPlan, type PlanOptions } from '../../src/pipeline/plan.js';
+import { containerView, hostView, manualView } from '../../src/backends/trainer-view.js';
+import { buildPlan, type PlanOptions } from '../../src/planner/plan.js';
 import type { Diagnostic } from '../../src/pipeline/diagnostics.js';
 import type { Plan, TrainInstance } from '../../src/pipeline/plan-types.js';
 import { Rig } from '../helpers/rig.js';
@@ -18,7 +19,7 @@ after(() => rig.cleanup());
 function plan(file: string, o: Partial<PlanOptions> = {}): { plan?: Plan; diags: Diagnostic[] } {
   const p = loadPipeline(file);
   if (!p.ok) return { diags: p.error };
-  const r = buildPlan(p.value, { rounds: 3, runDir: rig.runDir, backend: 'docker', view: 'container', dataProblems: 'error', ...o });
+  const r = buildPlan(p.value, { rounds: 3, runDir: rig.runDir, backend: 'docker', view: containerView(), dataProblems: 'error', ...o });
   return r.ok ? { plan: r.value.plan, diags: r.value.warnings } : { diags: r.error };
 }
 
@@ -61,10 +62,10 @@ describe('plan', () => {
   });
 
   it('uses host paths for the local backend and run-relative paths for manual configs', () => {
-    const host = plan(demo, { view: 'host', backend: 'local' }).plan;
+    const host = plan(demo, { view: hostView, backend: 'local' }).plan;
     assert.equal(trains(host)[1]?.args['model_name_or_path'], join(rig.runDir, 'outputs/r1/proposer_sft'));
     assert.deepEqual(host?.mounts, []);
-    const manual = plan(demo, { view: 'manual', backend: 'local' }).plan;
+    const manual = plan(demo, { view: manualView, backend: 'local' }).plan;
     assert.equal(trains(manual)[1]?.args['model_name_or_path'], 'outputs/r1/proposer_sft');
     assert.equal(trains(manual)[1]?.args['dataset_dir'], '.');
   });

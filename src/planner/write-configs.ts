@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { renderConfigYaml } from './config-yaml.js';
-import type { KeySet } from './keys.js';
+import { renderConfigYaml } from '../llamafactory/config-yaml.js';
+import type { KeySet } from '../llamafactory/keys.js';
 import type { Plan, PlanStage, TrainInstance } from '../pipeline/plan-types.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
