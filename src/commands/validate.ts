@@ -18,7 +18,7 @@ export async function validateCommand(o: ValidateOptions): Promise<number> {
   for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   if (o.withLlamafactory !== undefined) {
     const { checkWithLlamaFactory } = await import('../llamafactory/parser-check.js');
-    const res = await checkWithLlamaFactory(plan, p.keySet, o.withLlamafactory);
+    const res = await checkWithLlamaFactory(plan.stages.flatMap((s) => (s.kind === 'train' ? [{ key: s.key, args: s.args }] : [])), p.keySet, o.withLlamafactory);
     if (!res.ok) {
       process.stderr.write(`${res.error}\n`);
       return EXIT.badInput;

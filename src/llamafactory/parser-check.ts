@@ -4,23 +4,27 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { KeySet } from './keys.js';
 import { renderConfigYaml } from './config-yaml.js';
-import type { Plan } from '../pipeline/plan-types.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { projectRoot } from '../util/project-root.js';
 import { err, ok, type Result } from '../util/result.js';
+
+/** One train config to check: the stage instance key (r<N>/<id>) and its complete arguments. */
+export interface TrainConfig {
+  key: string;
+  args: Record<string, unknown>;
+}
 
 /**
  * Runs every generated train config through LLaMA-Factory's own HfArgumentParser in the given
  * environment (a venv or conda env path), without training.
  */
-export async function checkWithLlamaFactory(plan: Plan, keySet: KeySet, env: string): Promise<Result<string, string>> {
+export async function checkWithLlamaFactory(configs: TrainConfig[], keySet: KeySet, env: string): Promise<Result<string, string>> {
   const python = [join(env, 'bin', 'python'), join(env, 'bin', 'python3')].find((p) => existsSync(p));
   if (!python) return err(`no Python in ${env}/bin: pass the LLaMA-Factory venv or conda env (scripts/setup-llamafactory-venv.sh creates one in .cache/llamafactory-venv)`);
   const dir = mkdtempSync(join(tmpdir(), 'flux-lf-check-'));
   try {
     const files: string[] = [];
-    for (const s of plan.stages) {
-      if (s.kind !== 'train') continue;
+    for (const s of configs) {
       const f = join(dir, `${s.key.replace('/', '-')}.yaml`);
       writeFileAtomic(f, renderConfigYaml(s.args, keySet));
       files.push(f);
