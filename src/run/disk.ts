@@ -55,7 +55,8 @@ export function estimateDiskNeed(plan: Plan, toRun: PlanStage[]): { bytes: numbe
     const params = paramsOf(plan, s);
     if (params === undefined) continue;
     const full = (s.args['finetuning_type'] ?? 'lora') !== 'lora';
-    const keep = typeof s.args['save_total_limit'] === 'number' ? (s.args['save_total_limit'] as number) : 3;
+    const limit = s.args['save_total_limit'];
+    const keep = typeof limit === 'number' ? limit : 3;
     const perCkpt = full ? params * 14 : params * 0.02;
     const need = params * (full ? 2 : 0.01) + keep * perCkpt;
     bytes += need;
