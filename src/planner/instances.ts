@@ -8,7 +8,7 @@ import { outputDirOf, stageFileName, stageKey } from './keys.js';
 import { resolveModel, type ModelScope } from './models.js';
 import { launcherEnv, mergeArgs, type DeepspeedFiles } from './trainer-args.js';
 
-/** Everything planning one stage instance reads; the tables are the only parts it adds to. */
+/** Everything planning one stage instance reads; the dataset table, the DeepSpeed cache and the view's mounts are the only parts it adds to. */
 export interface InstanceScope extends ModelScope, DatasetScope {
   spec: PipelineSpec;
   catalog: StageCatalog;
