@@ -1,6 +1,7 @@
 import { createWriteStream, existsSync, statSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { stageFileName } from '../util/run-layout.js';
 import Docker from 'dockerode';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
@@ -195,7 +196,7 @@ export class DockerBackend implements Backend {
   }
 
   containerName(job: JobSpec): string {
-    return `flux-${job.runId.slice(0, 8)}-${job.stage.key.replace('/', '-')}-a${job.attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+    return `flux-${job.runId.slice(0, 8)}-${stageFileName(job.stage.key)}-a${job.attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
   }
 
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {

@@ -6,7 +6,7 @@ import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
-import { stageFileName } from '../planner/keys.js';
+import { RunDir } from '../util/run-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { procStartTime, sameProcessAlive } from '../util/proc.js';
@@ -105,13 +105,13 @@ export class LocalBackend implements Backend {
   }
 
   #recordPath(runDir: string, key: string, attempt: number): string {
-    return join(runDir, 'logs', `${stageFileName(key)}.attempt${attempt}.pid.json`);
+    return new RunDir(runDir).attemptPidFile(key, attempt);
   }
 
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
     const s = job.stage;
     mkdirSync(dirname(job.logPath), { recursive: true });
-    const exitFile = job.logPath.replace(/\.log$/, '.exit');
+    const exitFile = new RunDir(job.runDir).attemptExitFile(s.key, job.attempt);
     const env: Record<string, string> = { ...s.env, FLUX_EXIT_FILE: exitFile };
     const bin = this.#binDir();
     if (bin) env['PATH'] = `${bin}${delimiter}${process.env['PATH'] ?? ''}`;
@@ -150,9 +150,10 @@ export class LocalBackend implements Backend {
   }
 
   async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
-    const dir = join(this.plan.runDir, 'logs');
+    const layout = new RunDir(this.plan.runDir);
+    const dir = layout.logsDir;
     if (!existsSync(dir)) return undefined;
-    const prefix = `${stageFileName(stage.key)}.attempt`;
+    const prefix = layout.attemptPrefix(stage.key);
     const recs = readdirSync(dir)
       .filter((f) => f.startsWith(prefix) && f.endsWith('.pid.json'))
       .map((f) => {
@@ -177,7 +178,7 @@ export class LocalBackend implements Backend {
 
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
     const pid = handle.pid ?? Number(handle.id);
-    const exitFile = job.logPath.replace(/\.log$/, '.exit');
+    const exitFile = new RunDir(job.runDir).attemptExitFile(job.stage.key, job.attempt);
     const poll = this.opts.pollMs ?? 300;
     while (sameProcessAlive(pid, handle.startTime) && !existsSync(exitFile)) {
       if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };

@@ -4,8 +4,8 @@ import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
-import { stageFileName } from '../planner/keys.js';
 import { MASTER_PORT } from '../planner/trainer-args.js';
+import { RunDir, stageFileName } from '../util/run-layout.js';
 import type { SlurmSettings as SlurmSettingsSchema } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -129,7 +129,7 @@ export class SlurmBackend implements Backend {
   }
 
   jobName(runId: string, key: string): string {
-    return `flux-${runId.slice(0, 8)}-${key.replace('/', '-')}`;
+    return `flux-${runId.slice(0, 8)}-${stageFileName(key)}`;
   }
 
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
@@ -137,7 +137,7 @@ export class SlurmBackend implements Backend {
     const st = this.settingsFor(s);
     const name = this.jobName(job.runId, s.key);
     const script = renderJobScript(this.plan, s, st, { jobName: name, comment: `flux-train:${job.runId}:${s.key}:${job.attempt}:${job.fingerprint}`, logPath: job.logPath, env: this.opts.env, passEnv: this.opts.passEnv });
-    const path = join(job.runDir, 'slurm', `${stageFileName(s.key)}.attempt${job.attempt}.sbatch`);
+    const path = new RunDir(job.runDir).sbatchScript(s.key, job.attempt);
     writeFileAtomic(path, script, 0o755);
     mkdirSync(dirname(job.logPath), { recursive: true });
     const r = await execa('sbatch', ['--parsable', path], { reject: false, timeout: 60_000 });

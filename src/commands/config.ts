@@ -4,6 +4,7 @@ import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
+import { stageFileName } from '../util/run-layout.js';
 import type { Pipeline } from '../pipeline/load.js';
 import { manualView } from '../backends/trainer-view.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
@@ -73,8 +74,8 @@ async function writeAll(p: Pipeline, plan: Plan, stages: PlanStage[], out: strin
   mkdirSync(join(out, 'logs'), { recursive: true });
   for (const s of stages) {
     const st = { ...p.spec.slurm, ...(byId.get(s.id)?.slurm ?? {}) };
-    const file = join(out, 'slurm', `${s.key.replace('/', '-')}.sbatch`);
-    writeFileAtomic(file, renderJobScript(plan, s, st, { jobName: `flux-${plan.pipelineName}-${s.key.replace('/', '-')}`, comment: `flux-train-manual:${s.key}`, logPath: join(out, 'logs', `${s.key.replace('/', '-')}.%j.log`), env: p.spec.local.env, passEnv: p.spec.docker.pass_env }), 0o755);
+    const file = join(out, 'slurm', `${stageFileName(s.key)}.sbatch`);
+    writeFileAtomic(file, renderJobScript(plan, s, st, { jobName: `flux-${plan.pipelineName}-${stageFileName(s.key)}`, comment: `flux-train-manual:${s.key}`, logPath: join(out, 'logs', `${stageFileName(s.key)}.%j.log`), env: p.spec.local.env, passEnv: p.spec.docker.pass_env }), 0o755);
   }
   process.stdout.write(`wrote ${join(out, 'slurm')}/*.sbatch (submit in order with sbatch, each after the previous finished)\n`);
   const script = join(out, 'run.sh');

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { StreamRedactor } from '../util/redact.js';
 import { FileTail } from '../backends/common.js';
-import { stageFileName } from '../planner/keys.js';
-import { readOwner, LOCK_FILE } from '../state/lock.js';
+import { RunDir } from '../util/run-layout.js';
+import { readOwner } from '../state/lock.js';
 import { readState } from '../state/store.js';
 import { sameProcessAlive } from '../util/proc.js';
 import { FluxError } from '../util/errors.js';
@@ -31,8 +31,9 @@ export function resolveStageKey(name: string, keys: string[], runDir: string): s
   throw new FluxError('usage', `no stage "${name}" in ${runDir}`, `${hint}stages: ${names.join(', ') || '(none planned yet)'}`, 2);
 }
 
-function attemptsWithLogs(logDir: string, key: string): number[] {
-  const prefix = `${stageFileName(key)}.attempt`;
+function attemptsWithLogs(layout: RunDir, key: string): number[] {
+  const logDir = layout.logsDir;
+  const prefix = layout.attemptPrefix(key);
   if (!existsSync(logDir)) return [];
   return readdirSync(logDir)
     .filter((f) => f.startsWith(prefix) && f.endsWith('.log'))
@@ -48,12 +49,13 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   if (!st.ok) throw st.error;
   if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
   const key = resolveStageKey(stage, Object.keys(st.value.stages), runDir);
-  const logDir = join(runDir, 'logs');
-  const pathOf = (n: number) => join(logDir, `${stageFileName(key)}.attempt${n}.log`);
+  const layout = new RunDir(runDir);
+  const logDir = layout.logsDir;
+  const pathOf = (n: number) => layout.attemptLog(key, n);
   // the header goes to stderr: a person sees which file this is, a pipe gets the log alone
   const header = (n: number) => process.stderr.write(`==> ${key}, attempt ${n}: ${pathOf(n)} <==\n`);
 
-  let attempts = attemptsWithLogs(logDir, key);
+  let attempts = attemptsWithLogs(layout, key);
   if (o.attempt !== undefined && !attempts.includes(o.attempt)) {
     throw new FluxError('usage', `no log for ${key} attempt ${o.attempt}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 2);
   }
@@ -68,7 +70,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
       process.stderr.write(`waiting for ${key} to start (Ctrl-C to stop waiting)\n`);
       while (!stop && attempts.length === 0) {
         await new Promise((r) => setTimeout(r, 500));
-        attempts = attemptsWithLogs(logDir, key);
+        attempts = attemptsWithLogs(layout, key);
       }
       if (stop) return EXIT.ok;
     }
@@ -95,7 +97,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
       await new Promise((r) => setTimeout(r, 500));
       drain();
       // a retry writes a new attempt's log: follow it
-      const newest = attemptsWithLogs(logDir, key).at(-1);
+      const newest = attemptsWithLogs(layout, key).at(-1);
       if (o.attempt === undefined && newest !== undefined && newest > n) {
         flush();
         n = newest;
@@ -108,7 +110,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
       const now = readState(runDir);
       const s = now.ok ? now.value?.stages[key] : undefined;
       // between a failed attempt and its retry the stage is "failed" while flux-train still works on it
-      const owner = readOwner(join(runDir, LOCK_FILE));
+      const owner = readOwner(new RunDir(runDir).lockFile);
       const busy = owner !== undefined && owner.current === key && (owner.host !== hostname() || sameProcessAlive(owner.pid, owner.startTime));
       if (s && s.status !== 'running' && s.status !== 'pending' && !busy) {
         drain();

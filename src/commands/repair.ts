@@ -3,6 +3,7 @@ import { RunLock } from '../state/lock.js';
 import { checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import { hasRun, outputDirOfKey, repairState, EVENTS_FILE, STATE_FILE } from '../state/store.js';
 import { FluxError } from '../util/errors.js';
+import { RunDir } from '../util/run-layout.js';
 import { redact } from '../util/redact.js';
 import { EXIT } from './context.js';
 
@@ -22,7 +23,7 @@ export async function repairCommand(o: { runDir?: string }): Promise<number> {
     const more = report.badLines.length > 20 ? `  ... and ${report.badLines.length - 20} more\n` : '';
     process.stdout.write(
       redact(
-        `rebuilt ${join(runDir, STATE_FILE)} from ${report.events} events${report.badLines.length ? ` (${report.badLines.length} unreadable line(s) skipped)` : ''}\n` +
+        `rebuilt ${new RunDir(runDir).stateFile} from ${report.events} events${report.badLines.length ? ` (${report.badLines.length} unreadable line(s) skipped)` : ''}\n` +
           bad.join('') +
           more +
           (report.movedCorrupt ? `the old state file is kept as ${report.movedCorrupt}\n` : '') +

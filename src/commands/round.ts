@@ -22,6 +22,7 @@ import { onOutputClosed } from '../ui/output.js';
 import { reportAtEnd } from '../report/write.js';
 import { chooseRenderer, type Renderer, type RendererKind } from '../ui/renderer.js';
 import { FluxError } from '../util/errors.js';
+import { RunDir } from '../util/run-layout.js';
 import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
 
 export interface RoundOptions {
@@ -118,7 +119,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   const lock = RunLock.acquire(plan.runDir, `flux-train ${process.argv.slice(2).join(' ')}`);
   if (!lock.ok) throw lock.error;
   const store = new RunStore(plan.runDir, state);
-  const logger = pino({ base: { run: runId } }, pino.destination({ dest: join(plan.runDir, 'flux-train.log'), sync: true, mkdir: true }));
+  const logger = pino({ base: { run: runId } }, pino.destination({ dest: new RunDir(plan.runDir).logFile, sync: true, mkdir: true }));
   const kind = chooseRenderer({ json: o.json ?? false, quiet: o.quiet ?? false, isTTY: process.stdout.isTTY === true });
   const renderer = await makeRenderer(kind, plan);
   const stopWatchingOutput = onOutputClosed((stream, code) =>
@@ -238,7 +239,7 @@ function recoverFromEvents(plan: Plan): { state: RunState; note: string } | unde
   return {
     state,
     note:
-      `${join(plan.runDir, 'state.json')} was missing; rebuilt from ${report.events} events in events.jsonl` +
+      `${new RunDir(plan.runDir).stateFile} was missing; rebuilt from ${report.events} events in events.jsonl` +
       `${report.badLines.length > 0 ? ` (${report.badLines.length} unreadable line(s) skipped)` : ''}; finished and intact: ${report.keptDone.join(', ') || 'none'}` +
       `${dropped.length > 0 ? `; no longer counted as finished: ${dropped.join(', ')}` : ''}`,
   };

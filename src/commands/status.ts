@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { readOwner, LOCK_FILE, type LockOwner } from '../state/lock.js';
+import { readOwner, type LockOwner } from '../state/lock.js';
+import { RunDir } from '../util/run-layout.js';
 import { checkRunDirPath } from '../state/run-dir.js';
 import type { RunState, StageState } from '../state/state.js';
 import { hasRun, outputDirOfKey, readEvents, readState, rebuildState } from '../state/store.js';
@@ -94,7 +95,7 @@ export function stageRows(s: RunState, runDir: string): StageRow[] {
         stepsLost: st.attempts.reduce((n, a) => n + (a.stepsLost ?? 0), 0),
         ...(first ? { startedAt: first.startedAt } : {}),
         ...(ended ? { endedAt: ended } : {}),
-        outputDir: join(runDir, 'outputs', ...st.key.split('/')),
+        outputDir: new RunDir(runDir).outputDirOfKey(st.key),
         ...(last ? { log: attemptLogPath(runDir, st.key, last.n) } : {}),
       };
     });
@@ -121,13 +122,13 @@ export async function statusCommand(o: StatusOptions): Promise<number> {
   if (!state && hasRun(runDir)) {
     // state.json lost, event log kept: show what the events and the intact outputs prove (nothing is written)
     const { state: rebuilt, report } = rebuildState(runDir, outputDirOfKey(runDir));
-    process.stderr.write(`note: ${join(runDir, 'state.json')} is missing; shown as rebuilt from ${report.events} events. \`flux-train repair --run-dir ${runDir}\` writes it back (the next \`round\` does too)\n`);
+    process.stderr.write(`note: ${new RunDir(runDir).stateFile} is missing; shown as rebuilt from ${report.events} events. \`flux-train repair --run-dir ${runDir}\` writes it back (the next \`round\` does too)\n`);
     state = rebuilt;
   }
   if (!state) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
   const s = state;
   const rows = stageRows(s, runDir);
-  const owner = readOwner(join(runDir, LOCK_FILE));
+  const owner = readOwner(new RunDir(runDir).lockFile);
   const ends = lastEventOfSessions(runDir);
   // the newest session is still going only while its flux-train lives
   if (ownerAlive(owner) && ends.length > 0) ends[ends.length - 1] = undefined;

@@ -1,7 +1,8 @@
 import { renameSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { judgeLock, LOCK_FILE } from '../state/lock.js';
+import { judgeLock } from '../state/lock.js';
+import { RunDir } from '../util/run-layout.js';
 import { checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import { FluxError } from '../util/errors.js';
 import { unreachable } from '../util/unreachable.js';
@@ -15,7 +16,7 @@ import { EXIT } from './context.js';
 export async function unlockCommand(o: { runDir?: string; force?: boolean }): Promise<number> {
   const runDir = runDirOption(o.runDir, 'runs/reasonflux-v2');
   checkRunDirPath(runDir);
-  const path = join(runDir, LOCK_FILE);
+  const path = new RunDir(runDir).lockFile;
   const v = judgeLock(path);
   let what: string;
   switch (v.kind) {

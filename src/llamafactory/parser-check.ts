@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { KeySet } from './keys.js';
 import { renderConfigYaml } from './config-yaml.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { stageFileName } from '../util/run-layout.js';
 import { projectRoot } from '../util/project-root.js';
 import { err, ok, type Result } from '../util/result.js';
 
@@ -25,7 +26,7 @@ export async function checkWithLlamaFactory(configs: TrainConfig[], keySet: KeyS
   try {
     const files: string[] = [];
     for (const s of configs) {
-      const f = join(dir, `${s.key.replace('/', '-')}.yaml`);
+      const f = join(dir, `${stageFileName(s.key)}.yaml`);
       writeFileAtomic(f, renderConfigYaml(s.args, keySet));
       files.push(f);
     }

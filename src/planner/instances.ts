@@ -1,10 +1,10 @@
-import { join } from 'node:path';
 import type { Diagnostic, PathSegment } from '../pipeline/diagnostics.js';
 import type { CommandInstance, ModelInput, PlanDataset, TrainInstance } from '../pipeline/plan-types.js';
 import type { CommandStage, GpuSpec, PipelineSpec, StageSpec, TrainStage } from '../pipeline/schema.js';
 import type { StageCatalog } from './catalog.js';
 import { planDataset, type DatasetScope, type DatasetTable } from './datasets.js';
-import { outputDirOf, stageFileName, stageKey } from './keys.js';
+import { outputDirOf, stageKey } from './keys.js';
+import { RunDir } from '../util/run-layout.js';
 import { resolveModel, type ModelScope } from './models.js';
 import { launcherEnv, mergeArgs, type DeepspeedFiles } from './trainer-args.js';
 
@@ -73,7 +73,7 @@ export function planTrainInstance(scope: InstanceScope, s: TrainStage, index: nu
     ...merged,
     output_dir: c.trainerOutputDir,
   };
-  const configPath = join(scope.runDir, 'configs', `${stageFileName(c.key)}.yaml`);
+  const configPath = new RunDir(scope.runDir).configFile(c.key);
   const trainerConfigPath = scope.view.runPath(configPath);
   const stage: TrainInstance = {
     key: c.key,

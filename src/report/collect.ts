@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { readOwner, LOCK_FILE, type LockOwner } from '../state/lock.js';
+import { readOwner, type LockOwner } from '../state/lock.js';
+import { RunDir } from '../util/run-layout.js';
 import { sameProcessAlive } from '../util/proc.js';
 import type { RunState } from '../state/state.js';
 import { readEvents, readState } from '../state/store.js';
@@ -36,7 +37,7 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
   const nowMs = o.nowMs ?? Date.now();
   const { events, bad } = readEvents(runDir);
   const notes: string[] = bad.length > 0 ? [`${bad.length} unreadable line(s) in events.jsonl were skipped`] : [];
-  const owner = o.finishing === true ? undefined : liveOwner(readOwner(join(runDir, LOCK_FILE)), nowMs);
+  const owner = o.finishing === true ? undefined : liveOwner(readOwner(new RunDir(runDir).lockFile), nowMs);
   const order = stageOrder(s, events);
 
   // the newest fingerprint fields of every instance, planned ones included (they have not run yet)
@@ -51,7 +52,7 @@ export function collectReport(runDir: string, o: CollectOptions = {}): Result<Re
   for (const key of order) {
     const k = splitKey(key);
     if (!k) continue;
-    const outputDir = join(runDir, 'outputs', `r${k.round}`, k.id);
+    const outputDir = new RunDir(runDir).outputDir(k.round, k.id);
     const st = s.stages[key];
     const fields = fieldsOf(key) ?? {};
     if (fields['kind'] !== 'command') {

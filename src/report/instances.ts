@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { stageFileName } from '../planner/keys.js';
+import { RunDir } from '../util/run-layout.js';
 import type { StageState } from '../state/state.js';
 import { splitKey } from './graph.js';
 import type { InstanceDetails } from './model.js';
@@ -41,9 +41,9 @@ export function changedArgs(cur: Record<string, string>, prev: Record<string, st
 export function instanceDetails(runDir: string, key: string, st: StageState | undefined, fields: Record<string, string>, prevFields: Record<string, string> | undefined): InstanceDetails | undefined {
   const k = splitKey(key);
   if (!k) return undefined;
-  const file = stageFileName(key);
-  const configPath = join(runDir, 'configs', `${file}.yaml`);
-  const logPaths = (st?.attempts ?? []).map((a) => join(runDir, 'logs', `${file}.attempt${a.n}.log`)).filter((p) => existsSync(p));
+  const layout = new RunDir(runDir);
+  const configPath = layout.configFile(key);
+  const logPaths = (st?.attempts ?? []).map((a) => layout.attemptLog(key, a.n)).filter((p) => existsSync(p));
   // a command stage has no model of its own: it reads the outputs of the instances it depends on
   const inputs = Object.keys(fields).filter((f) => f.startsWith('dep.')).map((f) => f.slice('dep.'.length));
   const model = fields['kind'] === 'command' && inputs.length > 0 ? `reads ${inputs.join(', ')}` : describeModel(fields['model']);
@@ -55,7 +55,7 @@ export function instanceDetails(runDir: string, key: string, st: StageState | un
     status: st?.status ?? 'pending',
     ...(model !== undefined ? { model } : {}),
     datasets: datasets(fields),
-    outputDir: join(runDir, 'outputs', `r${k.round}`, k.id),
+    outputDir: layout.outputDir(k.round, k.id),
     ...(existsSync(configPath) ? { configPath } : {}),
     logPaths,
     ...(prevFields ? { changed: changedArgs(fields, prevFields) } : {}),

@@ -1,11 +1,12 @@
 import { relative, resolve, join } from 'node:path';
+import { REPORT_FILE } from '../util/run-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 import { collectReport, type CollectOptions } from './collect.js';
 import { renderReport } from './html.js';
 
-export const REPORT_FILE = 'report.html';
+export { REPORT_FILE };
 
 export interface WrittenReport {
   path: string;

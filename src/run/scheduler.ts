@@ -7,7 +7,7 @@ import { TrainerLogTail } from '../llamafactory/trainer-log.js';
 import type { KeySet } from '../llamafactory/keys.js';
 import { writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
-import { stageFileName } from '../planner/keys.js';
+import { RunDir } from '../util/run-layout.js';
 import type { PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
@@ -52,7 +52,7 @@ const LOG_TAIL_LINES = 200;
 
 /** Paths of one attempt's log, so `flux-train logs` finds them. */
 export function attemptLogPath(runDir: string, key: string, attempt: number): string {
-  return join(runDir, 'logs', `${stageFileName(key)}.attempt${attempt}.log`);
+  return new RunDir(runDir).attemptLog(key, attempt);
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -336,9 +336,10 @@ export class Scheduler {
     const runDir = this.#o.plan.runDir;
     assertInsideRunDir(runDir, s.outputDir, `the output dir of ${s.key}`);
     if (!existsSync(s.outputDir) || readdirSync(s.outputDir).length === 0) return;
-    const to = join(runDir, 'trash', `${stageFileName(s.key)}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const layout = new RunDir(runDir);
+    const to = layout.trashFor(s.key);
     assertInsideRunDir(runDir, to, 'the trash folder');
-    mkdirSync(join(runDir, 'trash'), { recursive: true });
+    mkdirSync(layout.trashDir, { recursive: true });
     renameSync(s.outputDir, to);
     this.#o.emit({ type: 'stage-moved-aside', ts: now(), key: s.key, from: s.outputDir, to, reason });
   }
@@ -350,8 +351,9 @@ export class Scheduler {
     const valid = cps.find((c) => c.valid);
     for (const c of cps) {
       if (c.valid || (valid && c.step < valid.step)) continue;
-      const dir = join(this.#o.plan.runDir, 'quarantine', stageFileName(s.key));
-      const to = join(dir, `checkpoint-${c.step}.${Date.now()}`);
+      const layout = new RunDir(this.#o.plan.runDir);
+      const dir = layout.quarantineDir(s.key);
+      const to = layout.quarantinedCheckpoint(s.key, c.step);
       assertInsideRunDir(this.#o.plan.runDir, c.path, 'the checkpoint');
       assertInsideRunDir(this.#o.plan.runDir, to, 'the quarantine folder');
       mkdirSync(dir, { recursive: true });

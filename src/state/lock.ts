@@ -9,7 +9,8 @@ import { ensureDir } from './run-dir.js';
 import { firstIssue, lockOwnerSchema } from './schema.js';
 import { err, ok, type Result } from '../util/result.js';
 
-export const LOCK_FILE = 'lock.json';
+import { LOCK_FILE } from '../util/run-layout.js';
+export { LOCK_FILE };
 
 export interface LockOwner {
   pid: number;

@@ -3,15 +3,14 @@ import { join } from 'node:path';
 import { emptyState, reduce, STATE_SCHEMA_VERSION, type RunState } from './state.js';
 import { isTransition, type RunEvent } from '../run/events.js';
 import { manifestDrift } from '../llamafactory/outputs.js';
-import { stageFileName } from '../planner/keys.js';
+import { RunDir, STATE_FILE, EVENTS_FILE } from '../util/run-layout.js';
 import { redactDeep } from '../util/redact.js';
 import { firstIssue, runEventSchema, runStateSchema, STAGE_KEY } from './schema.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
 
-export const STATE_FILE = 'state.json';
-export const EVENTS_FILE = 'events.jsonl';
+export { STATE_FILE, EVENTS_FILE };
 
 const repairFix = (runDir: string, what: string): string =>
   `run \`flux-train repair --run-dir ${runDir}\`: it rebuilds the state from the event log (${what}) and the output dirs, keeping the old file as ${STATE_FILE}.corrupt-<time>; finished stages stay finished where their outputs still match`;
@@ -98,8 +97,9 @@ export function readEvents(runDir: string): { events: RunEvent[]; bad: BadLine[]
 
 /** The highest attempt number that left files in logs/, so a new attempt never reuses an old attempt's files (its .exit above all). */
 export function highestAttemptOnDisk(runDir: string, key: string): number {
-  const dir = join(runDir, 'logs');
-  const prefix = `${stageFileName(key)}.attempt`;
+  const layout = new RunDir(runDir);
+  const dir = layout.logsDir;
+  const prefix = layout.attemptPrefix(key);
   let max = 0;
   try {
     for (const f of readdirSync(dir)) {
@@ -134,7 +134,7 @@ export interface RepairReport {
 export const outputDirOfKey =
   (runDir: string) =>
   (key: string): string =>
-    join(runDir, 'outputs', ...key.split('/'));
+    new RunDir(runDir).outputDirOfKey(key);
 
 /**
  * The state as the event log tells it, with "done" kept only where the outputs still match their

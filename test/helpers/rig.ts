@@ -1,3 +1,4 @@
+import { stageFileName } from '../../src/util/run-layout.js';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,7 @@ export class Rig {
 
   /** Fault injection for one stage instance of the stand-in trainer (see docker/standin/llamafactory-cli). */
   control(key: string, spec: string): void {
-    this.write(join('run', 'standin-control', key.replace('/', '-')), `${spec}\n`);
+    this.write(join('run', 'standin-control', stageFileName(key)), `${spec}\n`);
   }
 
   state(): RunState {
