@@ -1,8 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isFluxError } from './util/errors.js';
+import { EXIT, EXIT_OF_KIND, isFluxError } from './util/errors.js';
 import { redact } from './util/redact.js';
 import { installOutputGuards } from './ui/output.js';
-import { parseGpus, seconds, wholeNumber } from './commands/context.js';
+import { DiagnosticsError, parseGpus, seconds, wholeNumber } from './commands/context.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').filter(Boolean)];
 
@@ -243,12 +243,12 @@ async function run(fn: () => Promise<number>): Promise<void> {
       if (e.reason === 'usage') process.stderr.write(redact(`${current}: ${e.shortMessage}; ${e.fix}\nsee ${current} --help\n`));
       else process.stderr.write(`flux-train: ${redact(e.message)}\n`);
       process.exitCode = e.exitCode;
-    } else if (e instanceof Error && e.name === 'DiagnosticsError') {
+    } else if (e instanceof DiagnosticsError) {
       process.stderr.write(`${redact(e.message)}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT_OF_KIND[e.kind];
     } else {
       process.stderr.write(redact(`flux-train: internal error (a bug; please report it with this trace): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
-      process.exitCode = 70;
+      process.exitCode = EXIT.internal;
     }
   }
 }
@@ -264,6 +264,6 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (!(e instanceof CommanderError)) throw e;
     // --help and --version end here too; anything else commander rejects is a usage error
-    process.exitCode = e.exitCode === 0 ? 0 : 2;
+    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   }
 }

@@ -11,7 +11,7 @@ export function checkInputsAndDisk(plan: Plan, toRun: PlanStage[], skipDiskCheck
     if (s.kind !== 'train') continue;
     for (const d of s.datasets) {
       if (!d.producedBy && !existsSync(d.hostPath)) {
-        return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 2));
+        return err(new FluxError('missing-dataset', `dataset ${d.declared} (${d.hostPath}) for ${s.key} does not exist`, 'download it (scripts/fetch-datasets.sh) or fix its path in the pipeline', 'bad-input'));
       }
     }
   }
@@ -27,7 +27,7 @@ export function checkInputsAndDisk(plan: Plan, toRun: PlanStage[], skipDiskCheck
         'disk-space',
         `not enough free disk at ${plan.runDir}: ${formatBytes(free)} free, the stages to run need about ${formatBytes(need.bytes)} (${need.explain})`,
         'free space, lower save_total_limit, move --run-dir to a larger disk, or pass --skip-disk-check if the estimate is wrong',
-        2,
+        'bad-input',
       ),
     );
   }

@@ -103,7 +103,7 @@ export function prepareForContainerUser(plan: Plan, toRun: PlanStage[], user: Co
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     const path = (e as NodeJS.ErrnoException).path ?? plan.runDir;
     return err(
-      new FluxError('container-dirs', `could not prepare ${path} for the containers' uid (${user.kind === 'uid' ? user.spec : 'root'}): ${code}`, `check that ${path} can be created and changed by you, or pass --run-dir/--hf-cache elsewhere`, 4, { cause: e }),
+      new FluxError('container-dirs', `could not prepare ${path} for the containers' uid (${user.kind === 'uid' ? user.spec : 'root'}): ${code}`, `check that ${path} can be created and changed by you, or pass --run-dir/--hf-cache elsewhere`, 'environment', { cause: e }),
     );
   }
 }
@@ -129,7 +129,7 @@ function checkAndHandOver(plan: Plan, toRun: PlanStage[], user: ContainerUser): 
           t.insideRun
             ? `chown -R ${uid}:${gid} ${bad.path}, or run flux-train as root (it hands the run dir's folders to the container uid), or pass --user ${bad.st.uid}:${bad.st.gid}`
             : `chown -R ${uid}:${gid} ${bad.path}, or pass --hf-cache DIR with a folder that uid may write (flux-train hands a folder it creates to that uid when it runs as root), or --user ${bad.st.uid}:${bad.st.gid}`,
-          4,
+          'environment',
           { evidence: [`container uid ${uid}, gid ${gid}; host path ${bad.path}; owner ${bad.st.uid}:${bad.st.gid}; mode ${octal(bad.st.mode)}`] },
         ),
       );
@@ -144,7 +144,7 @@ function checkAndHandOver(plan: Plan, toRun: PlanStage[], user: ContainerUser): 
           'container-cannot-read',
           `the containers run as ${user.spec} but cannot read ${bad.path} (in ${m.what}): it belongs to uid ${bad.st.uid}, gid ${bad.st.gid}, mode ${octal(bad.st.mode)}`,
           `chmod -R a+rX ${m.host} (or chown it to ${uid}:${gid}), or pass --user ${bad.st.uid}:${bad.st.gid}`,
-          4,
+          'environment',
           { evidence: [`container uid ${uid}, gid ${gid}; host path ${bad.path}; owner ${bad.st.uid}:${bad.st.gid}; mode ${octal(bad.st.mode)}`] },
         ),
       );

@@ -90,7 +90,7 @@ export class DockerBackend implements Backend {
           process.env['DOCKER_HOST']
             ? 'check DOCKER_HOST, or unset it to use /var/run/docker.sock; start the engine (systemctl start docker, or dockerd &)'
             : 'start the engine (systemctl start docker, or `dockerd &` where there is no systemd), check that you may use /var/run/docker.sock (the docker group), or use --backend local',
-          4,
+          'environment',
           { cause: e },
         ),
       );
@@ -154,7 +154,7 @@ export class DockerBackend implements Backend {
           'image-missing',
           `image ${image} is not on this host and pulling it failed: ${apiMessage(e)}`,
           `check the tag and your network or registry login (docker login), pull or \`docker load\` it by hand, or pass --image REF with a local image`,
-          4,
+          'environment',
           { cause: e },
         ),
       );
@@ -183,7 +183,7 @@ export class DockerBackend implements Backend {
             'no-gpu-runtime',
             `Docker cannot give containers GPUs here: "${msg}" (stage ${stage.key} asks for --gpus ${String(stage.gpus)})`,
             'install the NVIDIA Container Toolkit and run `nvidia-ctk runtime configure --runtime=docker`, then restart Docker; or pass --gpus none to run without GPUs (CPU images, tests)',
-            4,
+            'environment',
             { cause: e },
           ),
         );

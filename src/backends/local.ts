@@ -94,7 +94,7 @@ export class LocalBackend implements Backend {
             'no-llamafactory',
             bin ? `no llamafactory-cli in ${bin} (the LLaMA-Factory environment given by --local-env / local.env)` : 'llamafactory-cli is not on PATH',
             'create the environment with `bash scripts/setup-llamafactory-venv.sh` and pass --local-env .cache/llamafactory-venv, or activate your own venv/conda env',
-            4,
+            'environment',
           ),
         );
       }

@@ -106,10 +106,10 @@ export class SlurmBackend implements Backend {
   async connect(): Promise<Result<void, FluxError>> {
     const r = await execa('scontrol', ['ping'], { reject: false, timeout: 20_000 });
     if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === undefined) {
-      return err(new FluxError('slurm-missing', 'scontrol/sbatch are not installed here', 'run flux-train on a Slurm login node (with slurm-client), or use --backend docker/local', 4));
+      return err(new FluxError('slurm-missing', 'scontrol/sbatch are not installed here', 'run flux-train on a Slurm login node (with slurm-client), or use --backend docker/local', 'environment'));
     }
     if (r.exitCode !== 0 || !/UP/.test(r.stdout)) {
-      return err(new FluxError('slurm-down', `the Slurm controller does not answer (scontrol ping: ${(r.stdout || r.stderr).trim().split('\n')[0]})`, 'check SLURM_CONF and that slurmctld runs (scontrol ping); a job already submitted keeps running meanwhile', 4));
+      return err(new FluxError('slurm-down', `the Slurm controller does not answer (scontrol ping: ${(r.stdout || r.stderr).trim().split('\n')[0]})`, 'check SLURM_CONF and that slurmctld runs (scontrol ping); a job already submitted keeps running meanwhile', 'environment'));
     }
     return ok(undefined);
   }
@@ -120,7 +120,7 @@ export class SlurmBackend implements Backend {
     for (const s of toRun) {
       const st = this.settingsFor(s);
       if (st.runtime === 'none' && s.kind === 'train' && this.opts.env && !existsSync(join(this.opts.env, 'bin', 'llamafactory-cli'))) {
-        return err(new FluxError('no-llamafactory', `no llamafactory-cli in ${this.opts.env}/bin (slurm runtime none)`, 'point local.env / --local-env at a LLaMA-Factory venv on storage the compute nodes share', 4));
+        return err(new FluxError('no-llamafactory', `no llamafactory-cli in ${this.opts.env}/bin (slurm runtime none)`, 'point local.env / --local-env at a LLaMA-Factory venv on storage the compute nodes share', 'environment'));
       }
     }
     const inputs = checkInputsAndDisk(plan, toRun, this.opts.skipDiskCheck ?? false);

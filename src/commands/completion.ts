@@ -161,7 +161,7 @@ export async function completionCommand(shell: string, program: Command): Promis
       process.stdout.write(fishScript(specs));
       return EXIT.ok;
     default:
-      throw new FluxError('usage', `no completion for the shell "${shell}"`, 'use bash, zsh or fish', 2);
+      throw new FluxError('usage', `no completion for the shell "${shell}"`, 'use bash, zsh or fish', 'bad-input');
   }
 }
 

@@ -19,7 +19,7 @@ export interface ConfigOptions {
 
 /** Writes what a manual run needs: dataset_info.json, a YAML per stage instance, DeepSpeed JSON, run.sh. */
 export async function configCommand(o: ConfigOptions): Promise<number> {
-  if (!o.out) throw new FluxError('usage', 'the output folder is missing', 'pass --out DIR, e.g. `flux-train config --n 3 --out cfg`', 2);
+  if (!o.out) throw new FluxError('usage', 'the output folder is missing', 'pass --out DIR, e.g. `flux-train config --n 3 --out cfg`', 'bad-input');
   const p = loadOrThrow(pipelinePath(o.pipeline));
   const rounds = parseRounds(o.n, 3);
   const out = resolve(o.out);
@@ -27,7 +27,7 @@ export async function configCommand(o: ConfigOptions): Promise<number> {
   for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
   const stages = o.stage ? plan.stages.filter((s) => s.id === o.stage || s.key === o.stage) : plan.stages;
   if (stages.length === 0) {
-    throw new FluxError('usage', `no stage instance matches --stage ${o.stage}`, `use one of: ${[...new Set(plan.stages.map((s) => s.id))].join(', ')} (or a key such as ${plan.stages[0]?.key ?? 'r1/ID'})`, 2);
+    throw new FluxError('usage', `no stage instance matches --stage ${o.stage}`, `use one of: ${[...new Set(plan.stages.map((s) => s.id))].join(', ')} (or a key such as ${plan.stages[0]?.key ?? 'r1/ID'})`, 'bad-input');
   }
   ensureFolder(out, `--out ${o.out}`);
   try {
@@ -36,7 +36,7 @@ export async function configCommand(o: ConfigOptions): Promise<number> {
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code !== 'string') throw e;
     const path = (e as NodeJS.ErrnoException).path ?? out;
-    throw new FluxError('output-folder', `cannot write ${path} (${code})`, `pass --out a folder you can write to; ${o.out} and what is inside it must be folders and files you own`, 2, { cause: e });
+    throw new FluxError('output-folder', `cannot write ${path} (${code})`, `pass --out a folder you can write to; ${o.out} and what is inside it must be folders and files you own`, 'bad-input', { cause: e });
   }
 }
 
@@ -49,14 +49,14 @@ function ensureFolder(dir: string, what: string): void {
     st = undefined;
   }
   if (st !== undefined && !st.isDirectory()) {
-    throw new FluxError('output-folder', `${what} is ${st.isFile() ? 'a file' : 'not a folder'} (${dir})`, 'pass --out a new or existing folder, e.g. --out cfg', 2);
+    throw new FluxError('output-folder', `${what} is ${st.isFile() ? 'a file' : 'not a folder'} (${dir})`, 'pass --out a new or existing folder, e.g. --out cfg', 'bad-input');
   }
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way on its path' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'no permission to create it' : code;
-    throw new FluxError('output-folder', `cannot create ${what} (${dir}): ${why}`, 'pass --out a folder you can create, e.g. --out cfg', 2, { cause: e });
+    throw new FluxError('output-folder', `cannot create ${what} (${dir}): ${why}`, 'pass --out a folder you can create, e.g. --out cfg', 'bad-input', { cause: e });
   }
 }
 

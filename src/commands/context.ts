@@ -9,20 +9,12 @@ import type { TrainerViewFactory } from '../planner/trainer-view.js';
 import { trainerViewFor } from '../backends/trainer-view.js';
 import type { BackendName, GpuSpec } from '../pipeline/schema.js';
 import { projectRoot } from '../util/project-root.js';
-import { FluxError } from '../util/errors.js';
+import { EXIT, FluxError } from '../util/errors.js';
 import { runDirOption } from '../state/run-dir.js';
 
 export const DEFAULT_PIPELINE = 'pipelines/reasonflux-v2.yaml';
 
-/** Exit codes, documented in the README. */
-export const EXIT = {
-  ok: 0,
-  stageFailed: 1,
-  badInput: 2,
-  locked: 3,
-  environment: 4,
-  interrupted: 130,
-} as const;
+export { EXIT };
 
 export function pipelinePath(opt: string | undefined): string {
   if (opt) return opt;
@@ -40,8 +32,10 @@ export function loadOrThrow(file: string): Pipeline {
   return r.value;
 }
 
+/** Bad input found by the loader or the planner: the diagnostics are printed as they are (exit 2). */
 export class DiagnosticsError extends Error {
   override readonly name = 'DiagnosticsError';
+  readonly kind = 'bad-input' as const;
   constructor(readonly diagnostics: Diagnostic[]) {
     super(formatDiagnostics(diagnostics));
   }
@@ -61,10 +55,10 @@ export function planOrThrow(p: Pipeline, opts: PlanOptions): PlanResult {
 export function parseRounds(v: string | undefined, fallback?: number): number {
   if (v === undefined) {
     if (fallback !== undefined) return fallback;
-    throw new FluxError('usage', 'the number of rounds is missing', 'pass --n N, e.g. `flux-train round --n 3`', 2);
+    throw new FluxError('usage', 'the number of rounds is missing', 'pass --n N, e.g. `flux-train round --n 3`', 'bad-input');
   }
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new FluxError('usage', `--n must be a whole number of rounds >= 1, got "${v}"`, 'pass e.g. --n 3', 2);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new FluxError('usage', `--n must be a whole number of rounds >= 1, got "${v}"`, 'pass e.g. --n 3', 'bad-input');
   return n;
 }
 
@@ -76,13 +70,13 @@ export function parseGpus(v: string | undefined): GpuSpec | undefined {
     if (n >= 1) return n;
   }
   if (/^[0-9]+(,[0-9]+)+$/.test(v)) return v;
-  throw new FluxError('usage', `--gpus "${v}" is not all, none, a count or a list of ids`, 'use --gpus all, --gpus 2, --gpus 0,1 or --gpus none', 2);
+  throw new FluxError('usage', `--gpus "${v}" is not all, none, a count or a list of ids`, 'use --gpus all, --gpus 2, --gpus 0,1 or --gpus none', 'bad-input');
 }
 
 export function parseBackend(v: string | undefined): BackendName | undefined {
   if (v === undefined) return undefined;
   if (v === 'docker' || v === 'local' || v === 'slurm') return v;
-  throw new FluxError('usage', `unknown backend "${v}"`, 'use --backend docker, local or slurm', 2);
+  throw new FluxError('usage', `unknown backend "${v}"`, 'use --backend docker, local or slurm', 'bad-input');
 }
 
 /** Where `round` with this pipeline keeps its run, without validating the whole pipeline. */
@@ -91,9 +85,9 @@ export function runDirOfPipeline(file: string): string {
   try {
     name = (parseYaml(readFileSync(file, 'utf8')) as { name?: unknown } | null)?.name;
   } catch (e) {
-    throw new FluxError('usage', `cannot read the pipeline ${file}: ${(e as Error).message.split('\n')[0]}`, 'pass an existing pipeline file with --pipeline, or the run dir with --run-dir', 2, { cause: e });
+    throw new FluxError('usage', `cannot read the pipeline ${file}: ${(e as Error).message.split('\n')[0]}`, 'pass an existing pipeline file with --pipeline, or the run dir with --run-dir', 'bad-input', { cause: e });
   }
-  if (typeof name !== 'string' || name === '') throw new FluxError('usage', `the pipeline ${file} has no name, so its run dir is unknown`, 'pass the run dir with --run-dir', 2);
+  if (typeof name !== 'string' || name === '') throw new FluxError('usage', `the pipeline ${file} has no name, so its run dir is unknown`, 'pass the run dir with --run-dir', 'bad-input');
   return resolve('runs', name);
 }
 

@@ -28,7 +28,7 @@ export function resolveStageKey(name: string, keys: string[], runDir: string): s
   const names = [...new Set([...keys, ...keys.map((k) => k.replace(/^r\d+\//, ''))])];
   const near = names.length > 0 ? closest(name, names) : undefined;
   const hint = near !== undefined && distance(name, near) <= Math.max(2, Math.floor(near.length / 3)) ? `did you mean ${near}? ` : '';
-  throw new FluxError('usage', `no stage "${name}" in ${runDir}`, `${hint}stages: ${names.join(', ') || '(none planned yet)'}`, 2);
+  throw new FluxError('usage', `no stage "${name}" in ${runDir}`, `${hint}stages: ${names.join(', ') || '(none planned yet)'}`, 'bad-input');
 }
 
 function attemptsWithLogs(layout: RunDir, key: string): number[] {
@@ -47,7 +47,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   const runDir = resolveRunDir(o);
   const st = readState(runDir);
   if (!st.ok) throw st.error;
-  if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
+  if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input');
   const key = resolveStageKey(stage, Object.keys(st.value.stages), runDir);
   const layout = new RunDir(runDir);
   const logDir = layout.logsDir;
@@ -57,7 +57,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
 
   let attempts = attemptsWithLogs(layout, key);
   if (o.attempt !== undefined && !attempts.includes(o.attempt)) {
-    throw new FluxError('usage', `no log for ${key} attempt ${o.attempt}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 2);
+    throw new FluxError('usage', `no log for ${key} attempt ${o.attempt}`, `attempts with logs: ${attempts.join(', ') || 'none yet'}`, 'bad-input');
   }
   let stop = false;
   const onSigint = () => {
@@ -66,7 +66,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   process.once('SIGINT', onSigint);
   try {
     if (attempts.length === 0) {
-      if (!o.follow) throw new FluxError('usage', `no log for ${key} yet: it has not started`, `follow it from its start with \`flux-train logs ${key} -f\``, 2);
+      if (!o.follow) throw new FluxError('usage', `no log for ${key} yet: it has not started`, `follow it from its start with \`flux-train logs ${key} -f\``, 'bad-input');
       process.stderr.write(`waiting for ${key} to start (Ctrl-C to stop waiting)\n`);
       while (!stop && attempts.length === 0) {
         await new Promise((r) => setTimeout(r, 500));

@@ -12,7 +12,7 @@ export async function repairCommand(o: { runDir?: string }): Promise<number> {
   const runDir = runDirOption(o.runDir, 'runs/reasonflux-v2');
   checkRunDirPath(runDir);
   if (!hasRun(runDir)) {
-    throw new FluxError('no-run', `no flux-train run in ${runDir} (neither ${STATE_FILE} nor ${EVENTS_FILE}); nothing to repair`, 'pass the run dir of an existing run with --run-dir', 2);
+    throw new FluxError('no-run', `no flux-train run in ${runDir} (neither ${STATE_FILE} nor ${EVENTS_FILE}); nothing to repair`, 'pass the run dir of an existing run with --run-dir', 'bad-input');
   }
   const lock = RunLock.acquire(runDir, 'flux-train repair');
   if (!lock.ok) throw lock.error;

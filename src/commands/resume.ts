@@ -18,7 +18,7 @@ export async function resumeCommand(o: ResumeOptions): Promise<number> {
   if (!r.ok) throw r.error;
   // a lost state.json: the event log still says how the run was started
   const s = r.value ?? (hasRun(runDir) ? rebuildState(runDir, outputDirOfKey(runDir)).state : undefined);
-  if (!s?.pipeline || !s.rounds) throw new FluxError('no-run', `nothing to resume in ${runDir} (no state.json with a started run)`, 'start the run with `flux-train round --n N`, or pass --run-dir', 2);
+  if (!s?.pipeline || !s.rounds) throw new FluxError('no-run', `nothing to resume in ${runDir} (no state.json with a started run)`, 'start the run with `flux-train round --n N`, or pass --run-dir', 'bad-input');
   const started = await startedWith(runDir);
   const kept: Partial<RoundOptions> = {};
   for (const k of KEPT) if (started[k] !== undefined) (kept as Record<string, unknown>)[k] = started[k];

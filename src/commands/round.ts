@@ -93,7 +93,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   const selection: Selection = { restart: o.restartStage ?? [], only: o.only ?? [], ...(o.from !== undefined ? { from: o.from } : {}) };
   for (const sel of [...selection.restart, ...selection.only, ...(selection.from ? [selection.from] : [])]) {
     if (!plan.stages.some((s) => s.id === sel || s.key === sel)) {
-      throw new FluxError('usage', `no stage instance matches "${sel}"`, `use a stage id (${[...new Set(plan.stages.map((s) => s.id))].join(', ')}) or a key such as ${plan.stages[0]?.key}`, 2);
+      throw new FluxError('usage', `no stage instance matches "${sel}"`, `use a stage id (${[...new Set(plan.stages.map((s) => s.id))].join(', ')}) or a key such as ${plan.stages[0]?.key}`, 'bad-input');
     }
   }
   const warnList: string[] = [];

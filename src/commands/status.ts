@@ -125,7 +125,7 @@ export async function statusCommand(o: StatusOptions): Promise<number> {
     process.stderr.write(`note: ${new RunDir(runDir).stateFile} is missing; shown as rebuilt from ${report.events} events. \`flux-train repair --run-dir ${runDir}\` writes it back (the next \`round\` does too)\n`);
     state = rebuilt;
   }
-  if (!state) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2);
+  if (!state) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input');
   const s = state;
   const rows = stageRows(s, runDir);
   const owner = readOwner(new RunDir(runDir).lockFile);

@@ -25,7 +25,7 @@ export async function unlockCommand(o: { runDir?: string; force?: boolean }): Pr
       return EXIT.ok;
     case 'being-written':
       what = 'a lock that another flux-train is creating right now';
-      if (!o.force) throw new FluxError('locked', `${path} is being created by another flux-train at this moment`, 'wait a few seconds and look again with `flux-train status`', 3);
+      if (!o.force) throw new FluxError('locked', `${path} is being created by another flux-train at this moment`, 'wait a few seconds and look again with `flux-train status`', 'locked');
       break;
     case 'gone':
       what = `a lock whose owner is gone (${v.why})`;
@@ -41,7 +41,7 @@ export async function unlockCommand(o: { runDir?: string; force?: boolean }): Pr
           v.aliveHere
             ? `stop it first (Ctrl-C in its terminal, or kill ${ow.pid}); its lock then goes by itself. \`flux-train unlock --force\` removes the lock anyway, and two flux-trains on one run dir can corrupt it`
             : `stop it on ${ow.host} first, or pass --force if you know it is gone`,
-          3,
+          'locked',
         );
       }
       break;
@@ -57,7 +57,7 @@ export async function unlockCommand(o: { runDir?: string; force?: boolean }): Pr
       process.stdout.write(`${runDir} is not locked (the lock went away meanwhile)\n`);
       return EXIT.ok;
     }
-    throw new FluxError('lock-io', `cannot move the lock ${path} aside: ${(e as Error).message}`, 'check the permissions of the run dir', 2, { cause: e });
+    throw new FluxError('lock-io', `cannot move the lock ${path} aside: ${(e as Error).message}`, 'check the permissions of the run dir', 'bad-input', { cause: e });
   }
   process.stdout.write(`removed ${what}; kept as ${aside}\n`);
   return EXIT.ok;

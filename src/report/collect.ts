@@ -30,7 +30,7 @@ export interface CollectOptions {
 export function collectReport(runDir: string, o: CollectOptions = {}): Result<ReportData, FluxError> {
   const r = readState(runDir);
   if (!r.ok) return err(r.error);
-  if (!r.value) return err(new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 2));
+  if (!r.value) return err(new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input'));
   const s: RunState = r.value;
   // a state written by hand or by an older version may lack lists the fold always creates
   for (const st of Object.values(s.stages)) st.attempts = Array.isArray(st.attempts) ? st.attempts : [];

@@ -28,7 +28,7 @@ export function writeReport(runDir: string, out?: string, o: CollectOptions = {}
   try {
     writeFileAtomic(path, html);
   } catch (e) {
-    return err(new FluxError('report-write', `cannot write the report to ${path}: ${(e as Error).message}`, 'pass a writable file with --out', 2, { cause: e }));
+    return err(new FluxError('report-write', `cannot write the report to ${path}: ${(e as Error).message}`, 'pass a writable file with --out', 'bad-input', { cause: e }));
   }
   return ok({ path, bytes: Buffer.byteLength(html), ms: performance.now() - t0 });
 }

@@ -17,6 +17,7 @@ import { causeInfo, classify, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent } from './events.js';
 import { unreachable } from '../util/unreachable.js';
 import { crashPoint } from '../util/crash-point.js';
+import { EXIT } from '../util/errors.js';
 
 export interface SchedulerOptions {
   plan: Plan;
@@ -85,18 +86,18 @@ export class Scheduler {
     const { plan, actions } = this.#o;
     const byKey = new Map(actions.map((a) => [a.key, a]));
     if (plan.stages.some((s) => s.kind === 'train')) writeDatasetInfo(plan);
-    let exitCode = 0;
+    let exitCode: number = EXIT.ok;
     for (const s of plan.stages) {
       if (this.#o.interrupt.aborted) {
-        exitCode = 130;
+        exitCode = EXIT.interrupted;
         break;
       }
       const a = byKey.get(s.key) as PlannedAction;
       const outcome = await this.#stage(s, a);
       this.#outcomes.set(s.key, outcome);
-      if (outcome === 'failed' || outcome === 'blocked') exitCode = 1;
+      if (outcome === 'failed' || outcome === 'blocked') exitCode = EXIT.stageFailed;
       if (outcome === 'interrupted' || outcome === 'detached') {
-        exitCode = 130;
+        exitCode = EXIT.interrupted;
         break;
       }
     }

@@ -75,7 +75,7 @@ export class RunLock {
               'lock-io',
               `cannot create the lock ${path}: ${(e as Error).message}`,
               code === 'EROFS' ? 'the run dir is on a read-only file system: pass a --run-dir on a writable disk' : 'check that the run dir is writable, or pass another --run-dir',
-              2,
+              'bad-input',
               { cause: e },
             ),
           );
@@ -92,7 +92,7 @@ export class RunLock {
         // another process took it over first; loop and look again
       }
     }
-    return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again', 3));
+    return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again', 'locked'));
   }
 
   update(current: string | undefined): void {
@@ -212,7 +212,7 @@ function lockedError(runDir: string, o: LockOwner, why: string): FluxError {
     'locked',
     `run dir ${runDir} is in use by flux-train pid ${o.pid} on ${o.host} (started ${o.startedAt}, \`${o.command}\`${o.current ? `, now running ${o.current}` : ''}, ${why})`,
     `wait for it to finish or ${stop}; \`flux-train status --run-dir ${runDir}\` shows its progress. If you know it is gone, \`flux-train unlock --run-dir ${runDir}\` removes the lock (\`--force\` when its owner still looks alive)`,
-    3,
+    'locked',
   );
 }
 

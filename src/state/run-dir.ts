@@ -11,7 +11,7 @@ import { FluxError } from '../util/errors.js';
 /** `--run-dir` as given (or the default), resolved; an empty value would silently mean the current dir. */
 export function runDirOption(value: string | undefined, fallback: string): string {
   if (value !== undefined && value.trim() === '') {
-    throw new FluxError('usage', '--run-dir is empty', 'pass a folder, e.g. --run-dir runs/reasonflux-v2 (leave the option out for the default)', 2);
+    throw new FluxError('usage', '--run-dir is empty', 'pass a folder, e.g. --run-dir runs/reasonflux-v2 (leave the option out for the default)', 'bad-input');
   }
   return resolve(value ?? fallback);
 }
@@ -25,13 +25,13 @@ export function checkRunDirPath(runDir: string): void {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
     if (code === 'ENOTDIR') throw notAFolder(runDir, 'a part of its path is a regular file');
-    throw new FluxError('run-dir', `cannot use run dir ${runDir}: ${(e as Error).message}`, 'check the path and its permissions, or pass another --run-dir', 2, { cause: e });
+    throw new FluxError('run-dir', `cannot use run dir ${runDir}: ${(e as Error).message}`, 'check the path and its permissions, or pass another --run-dir', 'bad-input', { cause: e });
   }
   if (!st.isDirectory()) throw notAFolder(runDir, 'it is a regular file');
 }
 
 const notAFolder = (runDir: string, why: string) =>
-  new FluxError('run-dir', `run dir ${runDir} is not a folder (${why})`, 'pass a folder with --run-dir (a new one is created), or move the file out of the way', 2);
+  new FluxError('run-dir', `run dir ${runDir} is not a folder (${why})`, 'pass a folder with --run-dir (a new one is created), or move the file out of the way', 'bad-input');
 
 /** Creates a folder (the run dir or one inside it), reporting a file in the way, a read-only mount or a permission problem as bad input. */
 export function ensureDir(dir: string, what = 'run dir'): void {
@@ -47,7 +47,7 @@ export function ensureDir(dir: string, what = 'run dir'): void {
         : code === 'EACCES' || code === 'EPERM'
           ? `you may not create it: pass a --run-dir you can write to, or fix the permissions of ${dirname(dir)}`
           : 'check the path and its permissions, or pass another --run-dir';
-    throw new FluxError('run-dir', `cannot create the ${what} ${dir}: ${(e as Error).message}`, fix, 2, { cause: e });
+    throw new FluxError('run-dir', `cannot create the ${what} ${dir}: ${(e as Error).message}`, fix, 'bad-input', { cause: e });
   }
 }
 
@@ -101,7 +101,7 @@ export function assertInsideRunDir(runDir: string, path: string, what: string): 
       'outside-run-dir',
       `${what} ${path} is outside the run dir ${runDir}${real !== resolve(path) ? ` (it resolves to ${real}, through a symlink)` : ''}; nothing was moved or written`,
       `flux-train only writes inside its run dir: replace the symlink ${path} (or the one above it) by a real folder, or move the run dir`,
-      2,
+      'bad-input',
     );
   }
 }

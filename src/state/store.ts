@@ -23,7 +23,7 @@ export function readState(runDir: string): Result<RunState | undefined, FluxErro
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    return err(new FluxError('state-unreadable', `cannot read ${path}: ${(e as Error).message}`, 'check the permissions of the run dir', 2, { cause: e }));
+    return err(new FluxError('state-unreadable', `cannot read ${path}: ${(e as Error).message}`, 'check the permissions of the run dir', 'bad-input', { cause: e }));
   }
   const corrupt = (why: string, cause?: unknown) =>
     err(
@@ -31,7 +31,7 @@ export function readState(runDir: string): Result<RunState | undefined, FluxErro
         'state-corrupt',
         `the run state ${path} is corrupt or truncated, or has the wrong shape (${why}); nothing was run or changed`,
         repairFix(runDir, `${countLines(join(runDir, EVENTS_FILE))} events in ${EVENTS_FILE}`),
-        2,
+        'bad-input',
         cause === undefined ? {} : { cause },
       ),
     );
