@@ -1,6 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { StreamRedactor } from '../util/redact.js';
 import { FileTail } from '../backends/common.js';
@@ -50,7 +49,6 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input');
   const key = resolveStageKey(stage, Object.keys(st.value.stages), runDir);
   const layout = new RunDir(runDir);
-  const logDir = layout.logsDir;
   const pathOf = (n: number) => layout.attemptLog(key, n);
   // the header goes to stderr: a person sees which file this is, a pipe gets the log alone
   const header = (n: number) => process.stderr.write(`==> ${key}, attempt ${n}: ${pathOf(n)} <==\n`);

@@ -62,8 +62,8 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
           kind: s.kind,
           action: describeAction(a),
           reason: a.reason,
-          ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}),
-          ...(a.changed ? { changed: a.changed } : {}),
+          ...(a.action === 'resume' ? { checkpoint: a.checkpoint } : {}),
+          ...((a.action === 'rerun' || a.action === 'blocked') && a.changed ? { changed: a.changed } : {}),
           depends_on: s.dependsOn,
           // a command stage has no model, datasets, config or args; the JSON keeps its empty values as before
           model: s.kind === 'train' ? s.trainerModel : '',

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { RunLock } from '../state/lock.js';
 import { checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import { hasRun, outputDirOfKey, repairState, EVENTS_FILE, STATE_FILE } from '../state/store.js';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Backend, LiveJob } from '../backends/backend.js';
 import { createBackend } from '../backends/select.js';
@@ -170,7 +169,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
     for (const a of actions) {
       const fp = fps.get(a.key);
-      emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.checkpoint !== undefined ? { checkpoint: a.checkpoint } : {}) });
+      emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.action === 'resume' ? { checkpoint: a.checkpoint } : {}) });
     }
     // the state may have moved while this CLI waited for the lock: check what was not checked yet
     const toRun = stagesToRun(plan, actions).filter((s) => !checked.has(s.key));
@@ -193,7 +192,7 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
       keySet: p.keySet,
       fingerprints: fps,
       actions,
-      state: () => store.state,
+      initial: store.state,
       emit: (e) => {
         flushWarnings();
         emit(e);
@@ -250,7 +249,7 @@ function upgradeFingerprints(state: RunState, fps: Map<string, Fingerprint>, act
   for (const a of actions) {
     const st = state.stages[a.key];
     const fp = fps.get(a.key);
-    if (!a.upgradeFingerprint || !st?.done || !fp) continue;
+    if (a.action !== 'skip' || !a.upgradeFingerprint || !st?.done || !fp) continue;
     st.done.fingerprint = fp.hash;
     st.done.fields = fp.fields;
     st.fingerprint = fp.hash;

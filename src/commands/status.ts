@@ -4,12 +4,10 @@ import { RunDir } from '../util/run-layout.js';
 import { checkRunDirPath } from '../state/run-dir.js';
 import type { RunState, StageState } from '../state/state.js';
 import { hasRun, outputDirOfKey, readEvents, readState, rebuildState } from '../state/store.js';
-import { attemptLogPath } from '../run/scheduler.js';
 import { sameProcessAlive } from '../util/proc.js';
 import { formatDuration } from '../ui/format.js';
 import { FluxError } from '../util/errors.js';
 import { EXIT, resolveRunDir } from './context.js';
-import { join } from 'node:path';
 
 export interface StatusOptions {
   runDir?: string;
@@ -96,7 +94,7 @@ export function stageRows(s: RunState, runDir: string): StageRow[] {
         ...(first ? { startedAt: first.startedAt } : {}),
         ...(ended ? { endedAt: ended } : {}),
         outputDir: new RunDir(runDir).outputDirOfKey(st.key),
-        ...(last ? { log: attemptLogPath(runDir, st.key, last.n) } : {}),
+        ...(last ? { log: new RunDir(runDir).attemptLog(st.key, last.n) } : {}),
       };
     });
 }

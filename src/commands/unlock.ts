@@ -1,6 +1,5 @@
 import { renameSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { judgeLock } from '../state/lock.js';
 import { RunDir } from '../util/run-layout.js';
 import { checkRunDirPath, runDirOption } from '../state/run-dir.js';

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { RunDir } from '../util/run-layout.js';
 import type { StageState } from '../state/state.js';
 import { splitKey } from './graph.js';

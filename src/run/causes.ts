@@ -198,3 +198,11 @@ export function classify(f: ExitFacts): Cause {
 function evidenceAround(lines: string[], i: number): string[] {
   return lines.slice(Math.max(0, i - 2), i + 1).map((l) => (l.length > 300 ? `${l.slice(0, 297)}...` : l));
 }
+
+/** The one-paragraph failure report: cause, evidence, what to do. */
+export function failureParagraph(key: string, attempt: number, cause: Cause, exitCode: number | null, oomKilled: boolean, willRetry: boolean, logPath: string): string {
+  const how = exitCode === null ? 'could not start' : `exited with code ${exitCode}${oomKilled ? ' and was OOM-killed' : ''}`;
+  const ev = cause.evidence.length > 0 ? ` Evidence: ${cause.evidence.map((l) => `"${l.trim()}"`).join(' / ')}.` : '';
+  const next = willRetry ? ' flux-train retries it from the last checkpoint.' : ` To do: ${cause.fix}.`;
+  return `${key} (attempt ${attempt}) ${how}: ${cause.title}.${ev}${next} Full log: ${logPath}`;
+}

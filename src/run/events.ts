@@ -4,7 +4,17 @@ import type { CauseCode } from './causes.js';
  * Every transition of a run, as one discriminated union. The scheduler emits them; the TTY view,
  * the plain log, --json, the event log on disk and the state file all consume the same values.
  */
+/** What `round` decided for a stage instance (the tags of PlannedAction in src/state/actions.ts). */
 export type StageAction = 'skip' | 'run' | 'rerun' | 'resume' | 'reattach' | 'blocked';
+
+/** Where a stage instance stands (state.json's `status`). */
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'interrupted' | 'blocked' | 'skipped';
+
+/** How one session's work on a stage instance ended: a settled status, or detached (left running unwatched). */
+export type StageOutcome = Exclude<StageStatus, 'pending' | 'running'> | 'detached';
+
+/** How one attempt ended (state.json's `attempts[].outcome`; the words older run dirs hold). */
+export type AttemptOutcome = 'finished' | 'failed' | 'interrupted' | 'detached';
 
 export interface ManifestEntry {
   name: string;

@@ -6,20 +6,31 @@ import type { StageAction } from '../run/events.js';
 import { changedFields, legacyHash, RESUME_CRITICAL, type Fingerprint } from './fingerprint.js';
 import type { RunState } from './state.js';
 
-/** What `round` will do with one stage instance, and why (shown by --dry-run, human and JSON). */
-export interface PlannedAction {
-  key: string;
-  action: StageAction;
-  reason: string;
-  /** resume: the checkpoint step to continue from */
-  checkpoint?: number;
-  /** rerun: the fingerprint fields that changed */
-  changed?: string[];
-  /** reattach: the job found running (or exited unwatched) */
-  live?: LiveJob;
-  /** skip: finished under an older fingerprint format that means the same; record today's */
-  upgradeFingerprint?: true;
-}
+/**
+ * What `round` will do with one stage instance, and why (shown by --dry-run, human and JSON). Each
+ * action carries only what it needs: a resume its checkpoint, a re-attach the job it follows.
+ */
+export type PlannedAction =
+  | { action: 'run'; key: string; reason: string }
+  /** changed: the fingerprint fields that changed, when that is why it reruns */
+  | { action: 'rerun'; key: string; reason: string; changed?: string[] }
+  /** checkpoint: the step to continue from */
+  | { action: 'resume'; key: string; reason: string; checkpoint: number }
+  /** live: the job found running (or exited unwatched) */
+  | { action: 'reattach'; key: string; reason: string; live: LiveJob }
+  /** upgradeFingerprint: finished under an older fingerprint format that means the same; record today's */
+  | { action: 'skip'; key: string; reason: string; upgradeFingerprint?: true }
+  /** changed: the resume-critical fields that changed, when that is why it is blocked */
+  | { action: 'blocked'; key: string; reason: string; changed?: string[] };
+
+// the event log records the tag: both lists must stay the same
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const sameTags: Same<StageAction, PlannedAction['action']> = true;
+void sameTags;
+
+/** Whether the action starts or follows a job in this invocation. */
+export const startsWork = (a: PlannedAction): a is Extract<PlannedAction, { action: 'run' | 'rerun' | 'resume' | 'reattach' }> =>
+  a.action === 'run' || a.action === 'rerun' || a.action === 'resume' || a.action === 'reattach';
 
 export interface Selection {
   /** stage ids or keys to start fresh (old outputs moved aside) */
@@ -90,7 +101,6 @@ function decideOne(
         key,
         action: 'blocked',
         reason: `a job of an older configuration (${job.handle.name ?? job.handle.id}) is still running for ${key}; wait for it or stop it (docker stop ${job.handle.name ?? job.handle.id}), then rerun`,
-        live: job,
       };
     }
     return { key, action: 'reattach', reason: `attempt ${job.attempt} is still running (${job.handle.name ?? job.handle.id}); following it instead of starting another`, live: job };

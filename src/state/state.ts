@@ -1,10 +1,10 @@
-import type { JobHandleRecord, ManifestEntry, RunEvent } from '../run/events.js';
+import type { AttemptOutcome, JobHandleRecord, ManifestEntry, RunEvent, StageStatus } from '../run/events.js';
 import type { CauseCode } from '../run/causes.js';
 import { unreachable } from '../util/unreachable.js';
 
 export const STATE_SCHEMA_VERSION = 1;
 
-export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'interrupted' | 'blocked' | 'skipped';
+export type { StageStatus };
 
 export interface AttemptRecord {
   n: number;
@@ -19,7 +19,7 @@ export interface AttemptRecord {
   oomKilled?: boolean;
   cause?: CauseCode;
   message?: string;
-  outcome?: 'finished' | 'failed' | 'interrupted' | 'detached';
+  outcome?: AttemptOutcome;
   /** steps trained again because they came after the checkpoint this attempt resumed from */
   stepsLost?: number;
 }
