@@ -14,23 +14,38 @@ export interface JobSpec {
   logPath: string;
 }
 
-export interface JobExit {
-  exitCode: number | null;
-  oomKilled: boolean;
-  /** set when the job never ran (the engine refused to start it) */
-  startError?: string;
-  /** the scheduler's final state (Slurm: COMPLETED, FAILED, TIMEOUT, NODE_FAIL, ...) */
-  schedulerState?: string;
+/**
+ * A backend's own word on why a job ended badly (Slurm's TIMEOUT, Docker's "no such image"),
+ * already mapped to a generic cause; whatever it cannot name, the attempt's log decides.
+ */
+export interface BackendVerdict {
+  cause: 'timeout' | 'node-failure' | 'preempted' | 'host-oom' | 'interrupted' | 'no-gpu-runtime' | 'image-missing' | undefined;
+  /** the backend's evidence, e.g. "Slurm job state TIMEOUT" */
+  evidence: string;
+  /** how many last log lines support it */
+  logLines: number;
 }
 
+/** How following a job ended. */
+export type JobExit =
+  /** it ended; `verdict` is set when the backend itself says it did not succeed */
+  | { kind: 'exited'; exitCode: number | null; oomKilled: boolean; verdict?: BackendVerdict }
+  /** following stopped (--detach); the job runs on */
+  | { kind: 'detached' }
+  /** the backend no longer knows the job (purged, its process gone without a word) */
+  | { kind: 'lost'; why: string };
+
+/** The job never ran: the engine or scheduler refused it, so there is nothing to clean up. */
 export interface StartFailure {
   message: string;
-  /** true when nothing was started, so there is nothing to clean up */
-  nothingStarted: boolean;
+  /** the generic cause, when the backend recognises its own error */
+  cause?: 'no-gpu-runtime' | 'image-missing';
 }
 
 export interface LiveJob {
   handle: JobHandleRecord;
+  /** how a person stops it by hand, in the backend's own terms (`docker stop NAME`, `scancel ID`) */
+  stopCommand: string;
   running: boolean;
   attempt: number;
   fingerprint?: string;
@@ -56,7 +71,7 @@ export interface Backend {
   preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>>;
   start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>>;
   /** the newest job of this run and stage instance, running or exited, if the backend still knows it */
-  findJob(runId: string, stage: PlanStage, recorded?: JobHandleRecord): Promise<LiveJob | undefined>;
+  findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined>;
   /** waits for the job to exit, making sure its output ends up in the attempt's log file; resolves with how it ended */
   follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit>;
   /** graceful stop: SIGTERM, then SIGKILL after graceSeconds */

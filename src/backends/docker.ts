@@ -221,7 +221,7 @@ export class DockerBackend implements Backend {
     };
     for (const m of this.plan.mounts) if (m.mode === 'rw') mkdirSync(m.host, { recursive: true });
     const handOver = handOverOutputDir(s, this.user);
-    if (handOver) return err({ message: handOver, nothingStarted: true });
+    if (handOver) return err({ message: handOver });
     const labels = {
       [LABEL.app]: 'flux-train',
       [LABEL.run]: job.runId,
@@ -248,7 +248,7 @@ export class DockerBackend implements Backend {
     try {
       c = await create(hostConfig);
     } catch (e) {
-      return err({ message: apiMessage(e), nothingStarted: true });
+      return err(startFailure(apiMessage(e)));
     }
     try {
       await c.start();
@@ -260,7 +260,7 @@ export class DockerBackend implements Backend {
         this.opts.warn(`this host refuses ulimit memlock=${st.memlock} (it lacks CAP_SYS_RESOURCE); running containers without the memlock limit. NCCL may be slower.`);
         return this.start(job);
       }
-      return err({ message: msg, nothingStarted: true });
+      return err(startFailure(msg));
     }
     const info = await c.inspect();
     return ok({ backend: 'docker', id: info.Id, name: info.Name.replace(/^\//, '') });
@@ -279,8 +279,10 @@ export class DockerBackend implements Backend {
     if (list.length === 0) return undefined;
     const newest = list.sort((a, b) => Number(b.Labels[LABEL.attempt] ?? 0) - Number(a.Labels[LABEL.attempt] ?? 0))[0] as Docker.ContainerInfo;
     const fp = newest.Labels[LABEL.fingerprint];
+    const name = (newest.Names[0] ?? '').replace(/^\//, '');
     return {
-      handle: { backend: 'docker', id: newest.Id, name: (newest.Names[0] ?? '').replace(/^\//, '') },
+      handle: { backend: 'docker', id: newest.Id, name },
+      stopCommand: `docker stop ${name || newest.Id}`,
       running: newest.State === 'running' || newest.State === 'restarting' || newest.State === 'paused',
       attempt: Number(newest.Labels[LABEL.attempt] ?? 1),
       ...(fp ? { fingerprint: fp } : {}),
@@ -320,9 +322,9 @@ export class DockerBackend implements Backend {
     try {
       const waited = c.wait().then(() => undefined);
       await Promise.race([Promise.all([waited, ended]), abortPromise(opts.signal)]);
-      if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };
+      if (opts.signal?.aborted) return { kind: 'detached' };
       const info = await c.inspect();
-      return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
+      return { kind: 'exited', exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       const rest = redactor.end();
@@ -351,4 +353,11 @@ function abortPromise(signal: AbortSignal | undefined): Promise<void> {
   if (!signal) return new Promise(() => undefined);
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The engine's words for a start that cannot work on this host, mapped to generic causes. */
+export function startFailure(message: string): StartFailure {
+  if (/could not select device driver .* with capabilities: \[\[gpu\]\]/.test(message)) return { message, cause: 'no-gpu-runtime' };
+  if (/No such image|pull access denied|manifest unknown/.test(message)) return { message, cause: 'image-missing' };
+  return { message };
 }

@@ -5,7 +5,7 @@ import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } 
 import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
-import type { JobHandleRecord } from '../run/events.js';
+import type { JobHandleRecord, LocalProcess } from '../run/events.js';
 import { RunDir } from '../util/run-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
@@ -135,7 +135,7 @@ export class LocalBackend implements Backend {
       const pid = child.pid;
       if (pid === undefined) {
         const r = await child;
-        return err({ message: `could not start ${s.command[0]}: ${'message' in r ? String(r.message) : 'unknown error'}`, nothingStarted: true });
+        return err({ message: `could not start ${s.command[0]}: ${'message' in r ? String(r.message) : 'unknown error'}` });
       }
       // the CLI must not wait for (or be kept alive by) the training process
       child.unref();
@@ -143,7 +143,7 @@ export class LocalBackend implements Backend {
       const startTime = procStartTime(pid);
       const rec: JobRecord = { pid, ...(startTime !== undefined ? { startTime } : {}), attempt: job.attempt, fingerprint: job.fingerprint, exitFile, logPath: job.logPath, key: s.key, runId: job.runId };
       writeFileAtomic(this.#recordPath(job.runDir, s.key, job.attempt), `${JSON.stringify(rec)}\n`);
-      return ok({ backend: 'local', id: String(pid), pid, ...(startTime !== undefined ? { startTime } : {}), name: `pid ${pid}` });
+      return ok({ backend: 'local', id: String(pid), process: { pid, ...(startTime !== undefined ? { startTime } : {}) }, name: `pid ${pid}` });
     } finally {
       closeSync(fd);
     }
@@ -169,7 +169,8 @@ export class LocalBackend implements Backend {
     const r = recs[0];
     if (!r) return undefined;
     return {
-      handle: { backend: 'local', id: String(r.pid), pid: r.pid, ...(r.startTime !== undefined ? { startTime: r.startTime } : {}), name: `pid ${r.pid}` },
+      handle: { backend: 'local', id: String(r.pid), process: { pid: r.pid, ...(r.startTime !== undefined ? { startTime: r.startTime } : {}) }, name: `pid ${r.pid}` },
+      stopCommand: `kill -TERM -${r.pid}`,
       running: sameProcessAlive(r.pid, r.startTime),
       attempt: r.attempt,
       fingerprint: r.fingerprint,
@@ -177,35 +178,35 @@ export class LocalBackend implements Backend {
   }
 
   async follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit> {
-    const pid = handle.pid ?? Number(handle.id);
+    const { pid, startTime } = processOf(handle);
     const exitFile = new RunDir(job.runDir).attemptExitFile(job.stage.key, job.attempt);
     const poll = this.opts.pollMs ?? 300;
-    while (sameProcessAlive(pid, handle.startTime) && !existsSync(exitFile)) {
-      if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };
+    while (sameProcessAlive(pid, startTime) && !existsSync(exitFile)) {
+      if (opts.signal?.aborted) return { kind: 'detached' };
       await new Promise((r) => setTimeout(r, poll));
     }
     // the wrapper writes the exit file just before it exits
-    for (let i = 0; i < 20 && !existsSync(exitFile) && sameProcessAlive(pid, handle.startTime); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 20 && !existsSync(exitFile) && sameProcessAlive(pid, startTime); i++) await new Promise((r) => setTimeout(r, 100));
     if (existsSync(exitFile)) {
       const code = Number(readFileSync(exitFile, 'utf8').trim());
-      return { exitCode: Number.isFinite(code) ? code : null, oomKilled: false };
+      return { kind: 'exited', exitCode: Number.isFinite(code) ? code : null, oomKilled: false };
     }
     // no exit file: the wrapper itself was killed (SIGKILL to the group, OOM killer)
-    return { exitCode: 137, oomKilled: false };
+    return { kind: 'exited', exitCode: 137, oomKilled: false };
   }
 
   async stop(handle: JobHandleRecord, graceSeconds: number): Promise<void> {
-    const pid = handle.pid ?? Number(handle.id);
+    const { pid, startTime } = processOf(handle);
     // only a process whose pid and start time both match our record is ever signalled
-    if (!sameProcessAlive(pid, handle.startTime)) return;
+    if (!sameProcessAlive(pid, startTime)) return;
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
       return;
     }
     const deadline = Date.now() + graceSeconds * 1000;
-    while (Date.now() < deadline && sameProcessAlive(pid, handle.startTime)) await new Promise((r) => setTimeout(r, 100));
-    if (sameProcessAlive(pid, handle.startTime)) {
+    while (Date.now() < deadline && sameProcessAlive(pid, startTime)) await new Promise((r) => setTimeout(r, 100));
+    if (sameProcessAlive(pid, startTime)) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
@@ -215,4 +216,9 @@ export class LocalBackend implements Backend {
   }
 
   async release(): Promise<void> {}
+}
+
+/** The process behind a handle; a handle of another backend names no process of ours but its id. */
+function processOf(h: JobHandleRecord): LocalProcess {
+  return h.backend === 'local' ? h.process : { pid: Number(h.id) };
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
+import type { Backend, BackendVerdict, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { MASTER_PORT } from '../planner/trainer-args.js';
@@ -141,9 +141,9 @@ export class SlurmBackend implements Backend {
     writeFileAtomic(path, script, 0o755);
     mkdirSync(dirname(job.logPath), { recursive: true });
     const r = await execa('sbatch', ['--parsable', path], { reject: false, timeout: 60_000 });
-    if (r.exitCode !== 0) return err({ message: `sbatch refused the job: ${(r.stderr || r.stdout).trim()}`, nothingStarted: true });
+    if (r.exitCode !== 0) return err({ message: `sbatch refused the job: ${(r.stderr || r.stdout).trim()}` });
     const id = r.stdout.trim().split(';')[0] ?? '';
-    if (!/^\d+$/.test(id)) return err({ message: `sbatch printed no job id: ${r.stdout}`, nothingStarted: true });
+    if (!/^\d+$/.test(id)) return err({ message: `sbatch printed no job id: ${r.stdout}` });
     return ok({ backend: 'slurm', id, name: `job ${id}` });
   }
 
@@ -172,7 +172,7 @@ export class SlurmBackend implements Backend {
     return undefined;
   }
 
-  async findJob(runId: string, stage: PlanStage, recorded?: JobHandleRecord): Promise<LiveJob | undefined> {
+  async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
     const r = await execa('squeue', ['-h', '-t', 'all', '-n', this.jobName(runId, stage.key), '-o', '%i|%T|%k'], { reject: false, timeout: 20_000 });
     const rows = r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : [];
     const parsed = rows
@@ -182,11 +182,7 @@ export class SlurmBackend implements Backend {
       .sort((a, b) => Number(b.parts[3] ?? 0) - Number(a.parts[3] ?? 0));
     const newest = parsed[0];
     if (newest) {
-      return { handle: { backend: 'slurm', id: newest.id, name: `job ${newest.id}` }, running: ACTIVE.has(newest.state), attempt: Number(newest.parts[3] ?? 1), ...(newest.parts[4] ? { fingerprint: newest.parts[4] } : {}) };
-    }
-    if (recorded?.backend === 'slurm') {
-      const s = await this.#state(recorded.id);
-      if (s) return { handle: recorded, running: ACTIVE.has(s.state), attempt: 0 };
+      return { handle: { backend: 'slurm', id: newest.id, name: `job ${newest.id}` }, stopCommand: `scancel ${newest.id}`, running: ACTIVE.has(newest.state), attempt: Number(newest.parts[3] ?? 1), ...(newest.parts[4] ? { fingerprint: newest.parts[4] } : {}) };
     }
     return undefined;
   }
@@ -195,7 +191,7 @@ export class SlurmBackend implements Backend {
     let wait = this.opts.pollMs ?? 2000;
     const maxWait = this.opts.maxPollMs ?? 30_000;
     for (;;) {
-      if (opts.signal?.aborted) return { exitCode: null, oomKilled: false, startError: 'detached' };
+      if (opts.signal?.aborted) return { kind: 'detached' };
       const s = await this.#state(handle.id);
       if (s === undefined) {
         // a failed probe is not a failed job: back off and ask again
@@ -203,7 +199,7 @@ export class SlurmBackend implements Backend {
         if (this.#probeFailures % 5 === 0) this.opts.warn(`the Slurm controller did not answer ${this.#probeFailures} times while watching job ${handle.id}; still waiting`);
         wait = Math.min(maxWait, wait * 2);
       } else if (!ACTIVE.has(s.state)) {
-        return { exitCode: s.exitCode, oomKilled: s.state === 'OUT_OF_MEMORY', schedulerState: s.state };
+        return slurmExit(s);
       } else {
         wait = Math.min(maxWait, Math.max(this.opts.pollMs ?? 2000, wait * 1.5));
       }
@@ -217,4 +213,32 @@ export class SlurmBackend implements Backend {
   }
 
   async release(): Promise<void> {}
+}
+
+/**
+ * A finished Slurm job's state, mapped to a generic exit: COMPLETED is Slurm's word for success; the
+ * states that name a cause become its verdict; any other (FAILED, ...) leaves the cause to the log.
+ */
+export function slurmExit(s: { state: string; exitCode: number | null; reason: string }): JobExit {
+  if (s.state === 'UNKNOWN' && s.exitCode === null && s.reason !== '') return { kind: 'lost', why: `Slurm: ${s.reason}` };
+  const exited = (verdict: BackendVerdict | undefined): JobExit => ({ kind: 'exited', exitCode: s.exitCode, oomKilled: s.state === 'OUT_OF_MEMORY', ...(verdict ? { verdict } : {}) });
+  const said = `Slurm job state ${s.state}`;
+  switch (s.state) {
+    case 'COMPLETED':
+      return exited(undefined);
+    case 'TIMEOUT':
+    case 'DEADLINE':
+      return exited({ cause: 'timeout', evidence: said, logLines: 3 });
+    case 'NODE_FAIL':
+    case 'BOOT_FAIL':
+      return exited({ cause: 'node-failure', evidence: said, logLines: 3 });
+    case 'PREEMPTED':
+      return exited({ cause: 'preempted', evidence: said, logLines: 0 });
+    case 'OUT_OF_MEMORY':
+      return exited({ cause: 'host-oom', evidence: said, logLines: 3 });
+    case 'CANCELLED':
+      return exited({ cause: 'interrupted', evidence: `${said} (scancel from outside flux-train)`, logLines: 2 });
+    default:
+      return exited({ cause: undefined, evidence: said, logLines: 0 });
+  }
 }

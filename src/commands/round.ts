@@ -1,25 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { pino } from 'pino';
 import type { Backend, LiveJob } from '../backends/backend.js';
 import { createBackend } from '../backends/select.js';
 import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import type { Plan } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
-import { decideActions, type PlannedAction, type Selection } from '../state/actions.js';
-import { handleInterrupts } from './interrupt.js';
-import { predictBlocked, printPlan, stagesToRun } from './plan-view.js';
+import { decideActions, predictBlocked, stagesToRun, type PlannedAction, type Selection } from '../state/actions.js';
+import { printPlan } from '../ui/plan-view.js';
+import { RunSession } from '../session/session.js';
 import { fingerprintPlan, type Fingerprint } from '../state/fingerprint.js';
-import { RunLock } from '../state/lock.js';
 import { assertInsideRunDir, checkRunDirPath, runDirOption } from '../state/run-dir.js';
 import type { RunState } from '../state/state.js';
-import { hasRun, outputDirOfKey, readState, rebuildState, RunStore } from '../state/store.js';
-import { redact, redactDeep, useSecrets } from '../util/redact.js';
-import { now, type RunEvent } from '../run/events.js';
+import { hasRun, outputDirOfKey, readState, rebuildState } from '../state/store.js';
+import { redact, useSecrets } from '../util/redact.js';
+import { now, type RunEvent, type StageOutcome } from '../run/events.js';
 import { Scheduler } from '../run/scheduler.js';
-import { onOutputClosed } from '../ui/output.js';
-import { reportAtEnd } from '../report/write.js';
-import { chooseRenderer, type Renderer, type RendererKind } from '../ui/renderer.js';
 import { FluxError } from '../util/errors.js';
 import { RunDir } from '../util/run-layout.js';
 import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
@@ -95,9 +90,11 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
       throw new FluxError('usage', `no stage instance matches "${sel}"`, `use a stage id (${[...new Set(plan.stages.map((s) => s.id))].join(', ')}) or a key such as ${plan.stages[0]?.key}`, 'bad-input');
     }
   }
-  const warnList: string[] = [];
+  // backend warnings wait only until the session opens; from then on they are events like any other
+  const early: string[] = [];
+  let warn = (m: string): void => void early.push(m);
   const backend = await createBackend(p, plan, {
-    warn: (m) => warnList.push(m),
+    warn: (m) => warn(m),
     ...(o.user !== undefined ? { user: o.user } : plan.backend === 'docker' ? { user: invokingUser() } : {}),
     ...(o.localEnv !== undefined ? { localEnv: o.localEnv } : {}),
     ...(o.skipDiskCheck ? { skipDiskCheck: true } : {}),
@@ -114,54 +111,15 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
 
   if (!reachable.ok) throw reachable.error;
   // checks come before the lock and the run dir: a run that cannot start leaves nothing behind and says so once
-  const checked = await checkBeforeLocking(backend, plan, runId, (live) => decideActions(plan, fps, state, live, selection), state, warnList);
-  const lock = RunLock.acquire(plan.runDir, `flux-train ${process.argv.slice(2).join(' ')}`);
-  if (!lock.ok) throw lock.error;
-  const store = new RunStore(plan.runDir, state);
-  const logger = pino({ base: { run: runId } }, pino.destination({ dest: new RunDir(plan.runDir).logFile, sync: true, mkdir: true }));
-  const kind = chooseRenderer({ json: o.json ?? false, quiet: o.quiet ?? false, isTTY: process.stdout.isTTY === true });
-  const renderer = await makeRenderer(kind, plan);
-  const stopWatchingOutput = onOutputClosed((stream, code) =>
-    logger.warn({ stream, code }, `${stream} was closed (${code}): nothing more is printed there; the run goes on and is recorded here and in events.jsonl`),
-  );
-  let finished = false;
-  const emit = (event: RunEvent) => {
-    const e = redactDeep(event);
-    if (e.type === 'run-finished') finished = true;
-    store.record(e);
-    if (e.type !== 'stage-progress') logger[e.type === 'stage-failed' ? 'error' : e.type === 'warning' ? 'warn' : 'info'](e, e.type);
-    renderer.handle(e);
-  };
+  const checked = await checkBeforeLocking(backend, plan, runId, (live) => decideActions(plan, fps, state, live, selection), state, early);
   const grace = o.grace ?? 30;
-  let currentKey: string | undefined;
-  const signals = handleInterrupts({
-    detach: o.detach ?? false,
-    graceSeconds: grace,
-    tty: kind === 'tty',
-    say: (m, signal) => {
-      logger.warn({ signal }, m);
-      renderer.notice(m);
-    },
-    killed: () => emit({ type: 'warning', ts: now(), ...(currentKey !== undefined ? { key: currentKey } : {}), message: 'second Ctrl-C: the running stage was killed at once (SIGKILL) instead of stopped gracefully' }),
-    quit: () => {
-      logger.warn('interrupt: quitting at once');
-      store.close();
-      lock.value.release();
-      logger.flush();
-    },
-  });
+  const session = await RunSession.open({ plan, runId, state, json: o.json ?? false, quiet: o.quiet ?? false, detach: o.detach ?? false, graceSeconds: grace });
+  const emit = (e: RunEvent) => session.emit(e);
   const t0 = Date.now();
   try {
-    const took = lock.value.takenOver;
-    if (took) {
-      // recorded in the event log; shown once, as a warning
-      const ev: RunEvent = redactDeep({ type: 'lock-takeover', ts: now(), previous: { ...(took.owner ?? {}), why: took.why } });
-      store.record(ev);
-      logger.warn(ev, ev.type);
-      emit({ type: 'warning', ts: now(), message: `took over the lock of ${plan.runDir}: ${took.why}` });
-    }
     if (recovered) emit({ type: 'warning', ts: now(), message: recovered.note });
     emit({ type: 'run-started', ts: now(), runId, pipeline: file, pipelineName: p.spec.name, rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
+    const store = session.store;
     const live = await findLiveJobs(backend, runId, plan, false);
     const actions = predictBlocked(plan, decideActions(plan, fps, store.state, live, selection), store.state);
     upgradeFingerprints(store.state, fps, actions);
@@ -179,12 +137,10 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
         emit({ type: 'run-finished', ts: now(), ok: false, exitCode: pre.error.exitCode, durationMs: Date.now() - t0, summary: pre.error.shortMessage });
         throw pre.error;
       }
-      for (const w of pre.value) warnList.push(w);
+      early.push(...pre.value);
     }
-    const flushWarnings = () => {
-      for (const m of warnList.splice(0)) emit({ type: 'warning', ts: now(), message: m });
-    };
-    flushWarnings();
+    warn = (m) => emit({ type: 'warning', ts: now(), message: m });
+    for (const m of early.splice(0)) warn(m);
     const scheduler = new Scheduler({
       plan,
       runId,
@@ -193,39 +149,29 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
       fingerprints: fps,
       actions,
       initial: store.state,
-      emit: (e) => {
-        flushWarnings();
-        emit(e);
-      },
+      emit,
       maxAttempts: o.maxAttempts ?? p.spec.retries.max_attempts,
       backoffSeconds: o.backoff ?? p.spec.retries.backoff_seconds,
       graceSeconds: grace,
-      interrupt: signals.interrupt,
-      kill: signals.kill,
+      interrupt: session.signals.interrupt,
+      kill: session.signals.kill,
       detach: o.detach ?? false,
       ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
-      onCurrent: (k) => {
-        currentKey = k;
-        lock.value.update(k);
-      },
+      onCurrent: (k) => session.setCurrent(k),
     });
     const result = await scheduler.run();
-    flushWarnings();
-    const counts = new Map<string, number>();
-    for (const v of result.outcomes.values()) counts.set(v, (counts.get(v) ?? 0) + 1);
-    const summary = [...counts].map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing to do';
-    emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary });
+    emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary: summarize(result.outcomes) });
     return result.exitCode;
   } finally {
-    signals.dispose();
-    // after run-finished is recorded and while the lock is held, so the page shows the whole run as ended
-    if (finished) renderer.footer(reportAtEnd(plan.runDir));
-    await renderer.end();
-    stopWatchingOutput();
-    store.close();
-    lock.value.release();
-    logger.flush();
+    await session.close();
   }
+}
+
+/** "2 done, 1 skipped": how many stage instances ended which way. */
+function summarize(outcomes: Map<string, StageOutcome>): string {
+  const counts = new Map<string, number>();
+  for (const v of outcomes.values()) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing to do';
 }
 
 /** state.json is gone but the event log is not: rebuild from it, keeping "done" only where the outputs still match. */
@@ -274,15 +220,6 @@ async function checkBeforeLocking(
     warnings.push(...pre.value);
   }
   return new Set(toRun.map((s) => s.key));
-}
-
-async function makeRenderer(kind: RendererKind, plan: Plan): Promise<Renderer> {
-  if (kind === 'tty') {
-    const { TtyRenderer } = await import('../ui/tty.js');
-    return new TtyRenderer(plan);
-  }
-  const { PlainRenderer, JsonRenderer } = await import('../ui/plain.js');
-  return kind === 'json' ? new JsonRenderer() : new PlainRenderer(undefined, kind === 'quiet', plan.runDir);
 }
 
 async function findLiveJobs(backend: Backend, runId: string, plan: Plan, tolerant: boolean): Promise<Map<string, LiveJob>> {

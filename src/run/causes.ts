@@ -150,35 +150,17 @@ export interface ExitFacts {
   oomKilled: boolean;
   /** last lines of the attempt's log, oldest first */
   logTail: string[];
-  /** an error from the engine when starting (no exit code) */
-  startError?: string;
-  /** the batch scheduler's final job state */
-  schedulerState?: string;
+  /** the job never ran: the backend's message, and the generic cause when the backend recognised its own error */
+  startFailure?: { message: string; cause?: CauseCode | undefined };
+  /** the backend's own word on why the job ended badly (a batch scheduler's final state), mapped to a cause when it names one */
+  verdict?: { cause: CauseCode | undefined; evidence: string; logLines: number };
 }
 
+/** Names the cause of a failed attempt: the backend's verdict first, then the log's last lines, then the exit code. */
 export function classify(f: ExitFacts): Cause {
   const mk = (code: CauseCode, evidence: string[]): Cause => ({ code, ...INFO[code], evidence });
-  if (f.startError !== undefined) {
-    if (/could not select device driver .* with capabilities: \[\[gpu\]\]/.test(f.startError)) return mk('no-gpu-runtime', [f.startError]);
-    if (/No such image|pull access denied|manifest unknown/.test(f.startError)) return mk('image-missing', [f.startError]);
-    return mk('unknown', [f.startError]);
-  }
-  switch (f.schedulerState) {
-    case 'TIMEOUT':
-    case 'DEADLINE':
-      return mk('timeout', [`Slurm job state ${f.schedulerState}`, ...f.logTail.slice(-3)]);
-    case 'NODE_FAIL':
-    case 'BOOT_FAIL':
-      return mk('node-failure', [`Slurm job state ${f.schedulerState}`, ...f.logTail.slice(-3)]);
-    case 'PREEMPTED':
-      return mk('preempted', [`Slurm job state ${f.schedulerState}`]);
-    case 'OUT_OF_MEMORY':
-      return mk('host-oom', [`Slurm job state OUT_OF_MEMORY`, ...f.logTail.slice(-3)]);
-    case 'CANCELLED':
-      return mk('interrupted', [`Slurm job state CANCELLED (scancel from outside flux-train)`, ...f.logTail.slice(-2)]);
-    default:
-      break;
-  }
+  if (f.startFailure !== undefined) return mk(f.startFailure.cause ?? 'unknown', [f.startFailure.message]);
+  if (f.verdict?.cause !== undefined) return mk(f.verdict.cause, [f.verdict.evidence, ...(f.verdict.logLines > 0 ? f.logTail.slice(-f.verdict.logLines) : [])]);
   // scan from the end so the error nearest to the exit wins over earlier warnings
   for (let i = f.logTail.length - 1; i >= 0; i--) {
     const line = f.logTail[i] as string;

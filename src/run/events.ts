@@ -47,14 +47,24 @@ export type RunEvent = Base &
     | { type: 'run-finished'; ok: boolean; exitCode: number; durationMs: number; summary: string }
   );
 
-export interface JobHandleRecord {
-  backend: string;
+interface HandleBase {
   id: string;
   name?: string;
-  pid?: number;
+}
+
+/** A host process the local backend started. */
+export interface LocalProcess {
+  pid: number;
   /** process start time (clock ticks since boot) so a reused pid is never mistaken for ours */
   startTime?: number;
 }
+
+/**
+ * How a backend finds its job again: a container or a Slurm job is named by its id; only a local
+ * process needs its identity as well. (Run dirs of older versions kept pid/startTime flat: the
+ * schema in src/state/schema.ts reads them into `process`.)
+ */
+export type JobHandleRecord = (HandleBase & { backend: 'docker' | 'slurm' }) | (HandleBase & { backend: 'local'; process: LocalProcess });
 
 export type EventOf<T extends RunEvent['type']> = Extract<RunEvent, { type: T }>;
 

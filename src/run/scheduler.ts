@@ -7,7 +7,7 @@ import type { KeySet } from '../llamafactory/keys.js';
 import { writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { RunDir } from '../util/run-layout.js';
-import type { PlannedAction } from '../state/actions.js';
+import { actionOf, type PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
 import { assertInsideRunDir } from '../state/run-dir.js';
@@ -55,8 +55,8 @@ interface FailedAttempt {
   oomKilled: boolean;
 }
 type AttemptResult = { kind: 'done' | 'interrupted' | 'detached' } | FailedAttempt;
-/** how following a job ended: it exited, or Ctrl-C stopped it, or (detach) stopped only the following */
-type Ended = { kind: 'exited'; exit: JobExit } | { kind: 'interrupted' } | { kind: 'detached' };
+/** how following a job ended: the backend's word, or Ctrl-C stopped it, or (detach) stopped only the following */
+type Ended = Exclude<JobExit, { kind: 'detached' }> | { kind: 'interrupted' } | { kind: 'detached' };
 
 /** GPU OOM: once may be a fragmentation fluke; at the same step twice it is the config. Host OOM twice is the config too. */
 function isTransient(cause: Cause, step: number | undefined, previous: { cause: Cause; step: number | undefined } | undefined): boolean {
@@ -100,7 +100,7 @@ export class Scheduler {
         exitCode = EXIT.interrupted;
         break;
       }
-      const a = byKey.get(s.key) as PlannedAction;
+      const a = actionOf(byKey, s.key);
       const outcome = await this.#stage(s, a);
       this.#outcomes.set(s.key, outcome);
       if (outcome === 'failed' || outcome === 'blocked') exitCode = EXIT.stageFailed;
@@ -227,7 +227,7 @@ export class Scheduler {
     const started = await this.#o.backend.start(job);
     crashPoint('after-start');
     if (!started.ok) {
-      const cause = classify({ exitCode: null, oomKilled: false, logTail: [], startError: started.error.message });
+      const cause = classify({ exitCode: null, oomKilled: false, logTail: [], startFailure: started.error });
       return err({ kind: 'failed', cause, step: undefined, exitCode: null, oomKilled: false });
     }
     emit({ type: 'stage-started', ts: now(), key: s.key, attempt: job.attempt, handle: started.value });
@@ -263,9 +263,9 @@ export class Scheduler {
       this.#o.kill?.removeEventListener('abort', onKill);
     }
     progress.poll();
-    if (follow.signal.aborted) return { kind: 'detached' };
+    if (follow.signal.aborted || exit.kind === 'detached') return { kind: 'detached' };
     if (interrupted) return { kind: 'interrupted' };
-    return { kind: 'exited', exit };
+    return exit;
   }
 
   /** Judges how the attempt ended: finished only with a clean exit and every expected output in place. */
@@ -283,8 +283,8 @@ export class Scheduler {
       await backend.release(handle);
       return { kind: 'interrupted' };
     }
-    const { exit } = ended;
-    const cleanExit = exit.exitCode === 0 && !exit.oomKilled && (exit.schedulerState === undefined || exit.schedulerState === 'COMPLETED');
+    const exit = ended.kind === 'exited' ? ended : { exitCode: null, oomKilled: false, verdict: undefined };
+    const cleanExit = exit.exitCode === 0 && !exit.oomKilled && exit.verdict === undefined;
     const missing = cleanExit ? this.#missingOutputs(s) : [];
     if (cleanExit && missing.length === 0) {
       crashPoint('before-finished');
@@ -307,7 +307,7 @@ export class Scheduler {
     }
     const cause = cleanExit
       ? { code: 'missing-outputs' as const, ...causeInfo('missing-outputs'), evidence: [`exit code 0, but missing: ${missing.join(', ')}`, ...logTail.slice(-3)] }
-      : classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.startError ? { startError: exit.startError } : {}), ...(exit.schedulerState ? { schedulerState: exit.schedulerState } : {}) });
+      : classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.verdict ? { verdict: exit.verdict } : {}) });
     await backend.release(handle);
     return { kind: 'failed', cause, step: progress.lastStep, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
   }

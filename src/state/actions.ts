@@ -100,7 +100,7 @@ function decideOne(
       return {
         key,
         action: 'blocked',
-        reason: `a job of an older configuration (${job.handle.name ?? job.handle.id}) is still running for ${key}; wait for it or stop it (docker stop ${job.handle.name ?? job.handle.id}), then rerun`,
+        reason: `a job of an older configuration (${job.handle.name ?? job.handle.id}) is still running for ${key}; wait for it or stop it (${job.stopCommand}), then rerun`,
       };
     }
     return { key, action: 'reattach', reason: `attempt ${job.attempt} is still running (${job.handle.name ?? job.handle.id}); following it instead of starting another`, live: job };
@@ -149,4 +149,49 @@ function decideOne(
   }
   if (st && st.attempts.length > 0) return { key, action: 'run', reason: `attempt ${st.attempts.length} did not get to a checkpoint` };
   return { key, action: 'run', reason: 'never ran' };
+}
+
+/** The action decided for `key`; every stage instance of the plan has one. */
+export function actionOf(byKey: Map<string, PlannedAction>, key: string): PlannedAction {
+  const a = byKey.get(key);
+  if (a === undefined) throw new Error(`Internal error: no action decided for ${key}`);
+  return a;
+}
+
+/** The stages that start a job in this invocation (a re-attach follows one that already runs). */
+export function stagesToRun(plan: Plan, actions: PlannedAction[]): PlanStage[] {
+  const byKey = new Map(actions.map((a) => [a.key, a.action]));
+  return plan.stages.filter((s) => {
+    const a = byKey.get(s.key);
+    return a === 'run' || a === 'rerun' || a === 'resume';
+  });
+}
+
+/**
+ * A stage whose input is neither finished nor going to run in this invocation (left out by --only,
+ * or itself blocked) is blocked now, so the dry run says what the run will do.
+ */
+export function predictBlocked(plan: Plan, actions: PlannedAction[], state: RunState | undefined): PlannedAction[] {
+  const byKey = new Map(actions.map((a) => [a.key, a]));
+  const out = new Map<string, PlannedAction>();
+  for (const s of plan.stages) {
+    const a = actionOf(byKey, s.key);
+    if (a.action === 'skip' || a.action === 'blocked' || a.action === 'reattach') {
+      out.set(s.key, a);
+      continue;
+    }
+    const missing = s.dependsOn.filter((d) => {
+      const da = out.get(d);
+      if (da === undefined) return false; // not part of this plan's rounds
+      if (da.action === 'blocked') return true;
+      return da.action === 'skip' && state?.stages[d]?.done === undefined;
+    });
+    if (missing.length === 0) out.set(s.key, a);
+    else {
+      const only = missing.filter((d) => out.get(d)?.action === 'skip');
+      const fix = only.length > 0 ? `; it was left out (add --only ${only.map((d) => d.replace(/^r\d+\//, '')).join(' --only ')}, or run without --only)` : '';
+      out.set(s.key, { key: s.key, action: 'blocked', reason: `input ${missing.join(', ')} is not finished and does not run now${fix}` });
+    }
+  }
+  return plan.stages.map((s) => actionOf(out, s.key));
 }

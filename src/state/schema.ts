@@ -16,13 +16,21 @@ const fields = z.record(z.string(), z.string());
 
 export const manifestEntrySchema = z.object({ name: z.string(), size: count });
 
-export const jobHandleSchema = z.looseObject({
-  backend: z.string(),
-  id: z.string(),
-  name: z.string().optional(),
-  pid: int.optional(),
-  startTime: num.optional(),
-});
+const localProcessSchema = z.object({ pid: int, startTime: num.optional() });
+
+/** A job handle; one written before handles were tagged (pid and startTime flat) reads as today's `process`. */
+export const jobHandleSchema = z
+  .looseObject({
+    backend: z.string(),
+    id: z.string(),
+    name: z.string().optional(),
+    process: localProcessSchema.optional(),
+    pid: int.optional(),
+    startTime: num.optional(),
+  })
+  .transform(({ pid, startTime, ...h }) =>
+    h.backend === 'local' && h.process === undefined && pid !== undefined ? { ...h, process: { pid, ...(startTime !== undefined ? { startTime } : {}) } } : h,
+  );
 
 const attemptSchema = z.looseObject({
   n: int.min(1),

@@ -37,7 +37,8 @@ describe('local-process backend (stand-in trainer on the host)', () => {
     assert.ok(Object.values(s.stages).every((x) => x.status === 'done'));
     const h = s.stages['r1/proposer_sft']?.attempts[0]?.handle;
     assert.equal(h?.backend, 'local');
-    assert.ok((h?.pid ?? 0) > 0 && (h?.startTime ?? 0) > 0, 'pid and process start time are recorded');
+    const proc = h?.backend === 'local' ? h.process : undefined;
+    assert.ok((proc?.pid ?? 0) > 0 && (proc?.startTime ?? 0) > 0, 'pid and process start time are recorded');
     assert.ok(existsSync(join(rig.runDir, 'logs/r1-proposer_sft.attempt1.exit')), 'the wrapper wrote the exit status');
     const again = await run();
     assert.match(again.stdout, /done: 7 skipped/);
@@ -72,7 +73,8 @@ describe('local-process backend (stand-in trainer on the host)', () => {
     await child.catch(() => undefined);
     const s = rig.state();
     const last = s.stages['r1/proposer_sft']?.attempts.at(-1);
-    assert.ok(last?.handle?.pid && sameProcessAlive(last.handle.pid, last.handle.startTime), 'the trainer survived the CLI');
+    const proc = last?.handle?.backend === 'local' ? last.handle.process : undefined;
+    assert.ok(proc && sameProcessAlive(proc.pid, proc.startTime), 'the trainer survived the CLI');
     const n = s.stages['r1/proposer_sft']?.attempts.length;
     const r = await run(['--only', 'proposer_sft']);
     assert.equal(r.exitCode, 0, r.all);

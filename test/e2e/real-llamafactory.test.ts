@@ -68,8 +68,9 @@ describe('real LLaMA-Factory on CPU through flux-train', { skip }, () => {
     await waitFor(() => starts(rig, 'r1/reasoner_dpo') > n0 && existsSync(join(ckpt, 'trainer_state.json')), 300_000, 'the first checkpoint of the rerun r1/reasoner_dpo');
     const st = JSON.parse(readFileSync(join(rig.runDir, 'state.json'), 'utf8')) as RunState;
     const h = st.stages['r1/reasoner_dpo']?.attempts.at(-1)?.handle;
-    assert.ok(h?.pid);
-    process.kill(-h.pid, 'SIGKILL');
+    const proc = h?.backend === 'local' ? h.process : undefined;
+    assert.ok(proc);
+    process.kill(-proc.pid, 'SIGKILL');
     const r = await child;
     assert.equal(r.exitCode, 1, r.all);
     assert.match(r.stdout, /r1\/reasoner_dpo: FAILED: .*killed from outside/);
@@ -91,7 +92,8 @@ describe('real LLaMA-Factory on CPU through flux-train', { skip }, () => {
     await child.catch(() => undefined);
     const st = rig.state();
     const h = st.stages['r1/proposer_sft']?.attempts.at(-1)?.handle;
-    assert.ok(h?.pid && sameProcessAlive(h.pid, h.startTime), 'the training outlived the CLI');
+    const proc = h?.backend === 'local' ? h.process : undefined;
+    assert.ok(proc && sameProcessAlive(proc.pid, proc.startTime), 'the training outlived the CLI');
     const before = st.stages['r1/proposer_sft']?.attempts.length;
     const r = await rig.cli(['round', '--n', '1', ...ARGS, '--only', 'proposer_sft'], {}, 600_000);
     assert.equal(r.exitCode, 0, r.all);

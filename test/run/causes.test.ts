@@ -15,8 +15,8 @@ const cases: [string, Parameters<typeof classify>[0], string, string][] = [
   ['dataset stage', { exitCode: 1, oomKilled: false, logTail: ['ValueError: The dataset is not applicable in the current training stage.'] }, 'config-dataset-stage', 'deterministic'],
   ['output dir', { exitCode: 1, oomKilled: false, logTail: ['ValueError: Output directory already exists and is not empty. Please set `overwrite_output_dir`.'] }, 'config-output-dir-not-empty', 'deterministic'],
   ['missing model', { exitCode: 1, oomKilled: false, logTail: ["OSError: /m is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'"] }, 'missing-model', 'deterministic'],
-  ['no GPU runtime', { exitCode: null, oomKilled: false, logTail: [], startError: 'could not select device driver "" with capabilities: [[gpu]]' }, 'no-gpu-runtime', 'deterministic'],
-  ['image missing', { exitCode: null, oomKilled: false, logTail: [], startError: 'No such image: x:1' }, 'image-missing', 'deterministic'],
+  ['no GPU runtime', { exitCode: null, oomKilled: false, logTail: [], startFailure: { message: 'could not select device driver "" with capabilities: [[gpu]]', cause: 'no-gpu-runtime' } }, 'no-gpu-runtime', 'deterministic'],
+  ['image missing', { exitCode: null, oomKilled: false, logTail: [], startFailure: { message: 'No such image: x:1', cause: 'image-missing' } }, 'image-missing', 'deterministic'],
   ['unknown', { exitCode: 3, oomKilled: false, logTail: ['hmm'] }, 'unknown', 'deterministic'],
 ];
 

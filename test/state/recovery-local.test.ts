@@ -85,7 +85,7 @@ describe('run dir recovery and trust (local backend)', () => {
       const plan = JSON.parse(dry.stdout) as { stages: { key: string; action: string }[] };
       assert.equal(plan.stages.find((s) => s.key === 'r1/proposer_sft')?.action, 'skip', dry.stdout);
       // a handle without a start time is never signalled, whoever asks
-      await new LocalBackend({} as Plan, { warn: () => undefined }).stop({ backend: 'local', id: String(pid), pid }, 0);
+      await new LocalBackend({} as Plan, { warn: () => undefined }).stop({ backend: 'local', id: String(pid), process: { pid } }, 0);
       await new Promise((r) => setTimeout(r, 200));
       assert.ok(pidAlive(pid), 'the bystander still runs');
     } finally {

@@ -1,46 +1,8 @@
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
-import { describeAction, type PlannedAction } from '../state/actions.js';
-import type { RunState } from '../state/state.js';
+import type { Plan } from '../pipeline/plan-types.js';
+import { actionOf, describeAction, type PlannedAction } from '../state/actions.js';
 import { redact, redactDeep } from '../util/redact.js';
 
-/** What `round` will do, decided before anything runs: the stages that run, those blocked, and the dry run's view of it. */
-export function stagesToRun(plan: Plan, actions: PlannedAction[]): PlanStage[] {
-  const byKey = new Map(actions.map((a) => [a.key, a.action]));
-  return plan.stages.filter((s) => {
-    const a = byKey.get(s.key);
-    return a === 'run' || a === 'rerun' || a === 'resume';
-  });
-}
-
-/**
- * A stage whose input is neither finished nor going to run in this invocation (left out by --only,
- * or itself blocked) is blocked now, so the dry run says what the run will do.
- */
-export function predictBlocked(plan: Plan, actions: PlannedAction[], state: RunState | undefined): PlannedAction[] {
-  const byKey = new Map(actions.map((a) => [a.key, a]));
-  const out = new Map<string, PlannedAction>();
-  for (const s of plan.stages) {
-    const a = byKey.get(s.key) as PlannedAction;
-    if (a.action === 'skip' || a.action === 'blocked' || a.action === 'reattach') {
-      out.set(s.key, a);
-      continue;
-    }
-    const missing = s.dependsOn.filter((d) => {
-      const da = out.get(d);
-      if (da === undefined) return false; // not part of this plan's rounds
-      if (da.action === 'blocked') return true;
-      return da.action === 'skip' && state?.stages[d]?.done === undefined;
-    });
-    if (missing.length === 0) out.set(s.key, a);
-    else {
-      const only = missing.filter((d) => out.get(d)?.action === 'skip');
-      const fix = only.length > 0 ? `; it was left out (add --only ${only.map((d) => d.replace(/^r\d+\//, '')).join(' --only ')}, or run without --only)` : '';
-      out.set(s.key, { key: s.key, action: 'blocked', reason: `input ${missing.join(', ')} is not finished and does not run now${fix}` });
-    }
-  }
-  return plan.stages.map((s) => out.get(s.key) as PlannedAction);
-}
-
+/** The dry run's view of the plan and its actions: human lines, or one JSON document. */
 export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, warnings: string[]): void {
   const write = (t: string) => process.stdout.write(redact(t));
   const byKey = new Map(actions.map((a) => [a.key, a]));
@@ -53,7 +15,7 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
       image: plan.image,
       mounts: plan.mounts,
       stages: plan.stages.map((s) => {
-        const a = byKey.get(s.key) as PlannedAction;
+        const a = actionOf(byKey, s.key);
         return {
           key: s.key,
           id: s.id,
@@ -87,7 +49,7 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
   write(`plan: ${plan.pipelineName}, rounds 1..${plan.rounds}, backend ${plan.backend}, image ${plan.image}\nrun dir: ${plan.runDir}\n`);
   for (const m of plan.mounts) write(`  mount ${m.host} -> ${m.container} (${m.mode}, ${m.what})\n`);
   for (const s of plan.stages) {
-    const a = byKey.get(s.key) as PlannedAction;
+    const a = actionOf(byKey, s.key);
     const model = s.kind === 'train' ? (s.model.kind === 'stage' ? `${s.model.key} (${s.trainerModel})` : s.trainerModel) : '-';
     const data = (s.kind === 'train' ? s.datasets.map((d) => `${d.name}=${d.hostPath}`).join(', ') : '') || '-';
     write(
