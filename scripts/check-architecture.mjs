@@ -19,8 +19,12 @@ const MAX_FILE_LINES = 350;
  */
 const LAYERS = [
   ['util', ['src/util/']],
+  // the vocabulary of a run (events, failure causes): what state folds, llamafactory reads and the executor emits
+  ['events', ['src/run/events.ts', 'src/run/causes.ts']],
   ['llamafactory', ['src/llamafactory/']],
   ['pipeline', ['src/pipeline/', 'src/planner/']],
+  // what every backend promises (types only): the state and the executor talk to it, never to one backend
+  ['backend-api', ['src/backends/backend.ts']],
   ['state', ['src/state/']],
   ['run', ['src/run/']],
   ['backends/ui/report', ['src/backends/', 'src/ui/', 'src/report/', 'src/serve/']],

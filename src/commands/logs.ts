@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { closest, distance } from 'fastest-levenshtein';
 import { StreamRedactor } from '../util/redact.js';
-import { FileTail } from '../backends/common.js';
+import { FileTail } from '../util/file-tail.js';
 import { RunDir } from '../util/run-layout.js';
 import { readOwner } from '../state/lock.js';
 import { readState } from '../state/store.js';

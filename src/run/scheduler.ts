@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend, JobExit, JobSpec, LiveJob } from '../backends/backend.js';
-import { readTailLines } from '../backends/common.js';
+import { readTailLines } from '../util/file-tail.js';
 import { listCheckpoints, missingFinishedFiles, outputManifest } from '../llamafactory/outputs.js';
 import type { KeySet } from '../llamafactory/keys.js';
 import { writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
