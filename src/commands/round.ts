@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Backend, LiveJob } from '../backends/backend.js';
 import { createBackend } from '../backends/select.js';
-import { formatDiagnostic } from '../pipeline/diagnostics.js';
+import { formatDiagnostic, type Diagnostic } from '../pipeline/diagnostics.js';
+import type { Pipeline } from '../pipeline/load.js';
 import type { Plan } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import { decideActions, predictBlocked, stagesToRun, type PlannedAction, type Selection } from '../state/actions.js';
@@ -49,7 +50,21 @@ function invokingUser(): string | undefined {
   return `${process.getuid()}:${process.getgid()}`;
 }
 
-export async function roundCommand(o: RoundOptions): Promise<number> {
+/** Everything decided before a backend is asked: the plan, the state found, the fingerprints, the selection. */
+interface Prepared {
+  file: string;
+  p: Pipeline;
+  rounds: number;
+  plan: Plan;
+  warnings: Diagnostic[];
+  state: RunState | undefined;
+  recovered: { state: RunState; note: string } | undefined;
+  runId: string;
+  fps: Map<string, Fingerprint>;
+  selection: Selection;
+}
+
+function prepare(o: RoundOptions): Prepared {
   if (o.runDir !== undefined) runDirOption(o.runDir, '');
   const file = pipelinePath(o.pipeline);
   const p = loadOrThrow(file);
@@ -82,19 +97,40 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
   const recovered = stateRes.value === undefined ? recoverFromEvents(plan) : undefined;
   if (recovered && o.dryRun) process.stderr.write(`note: ${recovered.note}\n`);
   const state = stateRes.value ?? recovered?.state;
-  const runId = state?.runId ?? randomUUID();
   const fps = fingerprintPlan(plan, { hashData: o.hashData ?? false });
   const selection: Selection = { restart: o.restartStage ?? [], only: o.only ?? [], ...(o.from !== undefined ? { from: o.from } : {}) };
+  checkSelection(plan, selection);
+  return { file, p, rounds, plan, warnings, state, recovered, runId: state?.runId ?? randomUUID(), fps, selection };
+}
+
+function checkSelection(plan: Plan, selection: Selection): void {
   for (const sel of [...selection.restart, ...selection.only, ...(selection.from ? [selection.from] : [])]) {
     if (!plan.stages.some((s) => s.id === sel || s.key === sel)) {
       throw new FluxError('usage', `no stage instance matches "${sel}"`, `use a stage id (${[...new Set(plan.stages.map((s) => s.id))].join(', ')}) or a key such as ${plan.stages[0]?.key}`, 'bad-input');
     }
   }
-  // backend warnings wait only until the session opens; from then on they are events like any other
-  const early: string[] = [];
-  let warn = (m: string): void => void early.push(m);
-  const backend = await createBackend(p, plan, {
-    warn: (m) => warn(m),
+}
+
+/** Backend warnings wait only until the session opens; from then on they are events like any other. */
+class WarningRelay {
+  readonly early: string[] = [];
+  #to: ((message: string) => void) | undefined;
+  warn(message: string): void {
+    if (this.#to) this.#to(message);
+    else this.early.push(message);
+  }
+  connect(to: (message: string) => void): void {
+    this.#to = to;
+    for (const m of this.early.splice(0)) to(m);
+  }
+}
+
+export async function roundCommand(o: RoundOptions): Promise<number> {
+  const r = prepare(o);
+  const { plan, state, runId, fps, selection } = r;
+  const relay = new WarningRelay();
+  const backend = await createBackend(r.p, plan, {
+    warn: (m) => relay.warn(m),
     ...(o.user !== undefined ? { user: o.user } : plan.backend === 'docker' ? { user: invokingUser() } : {}),
     ...(o.localEnv !== undefined ? { localEnv: o.localEnv } : {}),
     ...(o.skipDiskCheck ? { skipDiskCheck: true } : {}),
@@ -105,66 +141,69 @@ export async function roundCommand(o: RoundOptions): Promise<number> {
     if (!reachable.ok) process.stderr.write(`note: ${reachable.error.shortMessage}; running jobs cannot be seen, so the plan assumes none\n`);
     const live = reachable.ok ? await findLiveJobs(backend, runId, plan, true) : new Map<string, LiveJob>();
     const actions = predictBlocked(plan, decideActions(plan, fps, state, live, selection), state);
-    printPlan(plan, actions, o.json ?? false, warnings.map(formatDiagnostic));
+    printPlan(plan, actions, o.json ?? false, r.warnings.map(formatDiagnostic));
     return EXIT.ok;
   }
 
   if (!reachable.ok) throw reachable.error;
   // checks come before the lock and the run dir: a run that cannot start leaves nothing behind and says so once
-  const checked = await checkBeforeLocking(backend, plan, runId, (live) => decideActions(plan, fps, state, live, selection), state, early);
-  const grace = o.grace ?? 30;
-  const session = await RunSession.open({ plan, runId, state, json: o.json ?? false, quiet: o.quiet ?? false, detach: o.detach ?? false, graceSeconds: grace });
-  const emit = (e: RunEvent) => session.emit(e);
-  const t0 = Date.now();
+  const checked = await checkBeforeLocking(backend, plan, runId, (live) => decideActions(plan, fps, state, live, selection), state, relay.early);
+  const session = await RunSession.open({ plan, runId, state, json: o.json ?? false, quiet: o.quiet ?? false, detach: o.detach ?? false, graceSeconds: o.grace ?? 30 });
   try {
-    if (recovered) emit({ type: 'warning', ts: now(), message: recovered.note });
-    emit({ type: 'run-started', ts: now(), runId, pipeline: file, pipelineName: p.spec.name, rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
-    const store = session.store;
-    const live = await findLiveJobs(backend, runId, plan, false);
-    const actions = predictBlocked(plan, decideActions(plan, fps, store.state, live, selection), store.state);
-    upgradeFingerprints(store.state, fps, actions);
-    // an exited job whose outcome is already recorded (the CLI died before removing it) is just clutter
-    for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
-    for (const a of actions) {
-      const fp = fps.get(a.key);
-      emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.action === 'resume' ? { checkpoint: a.checkpoint } : {}) });
-    }
-    // the state may have moved while this CLI waited for the lock: check what was not checked yet
-    const toRun = stagesToRun(plan, actions).filter((s) => !checked.has(s.key));
-    if (toRun.length > 0) {
-      const pre = await backend.preflight(plan, toRun);
-      if (!pre.ok) {
-        emit({ type: 'run-finished', ts: now(), ok: false, exitCode: pre.error.exitCode, durationMs: Date.now() - t0, summary: pre.error.shortMessage });
-        throw pre.error;
-      }
-      early.push(...pre.value);
-    }
-    warn = (m) => emit({ type: 'warning', ts: now(), message: m });
-    for (const m of early.splice(0)) warn(m);
-    const scheduler = new Scheduler({
-      plan,
-      runId,
-      backend,
-      keySet: p.keySet,
-      fingerprints: fps,
-      actions,
-      initial: store.state,
-      emit,
-      maxAttempts: o.maxAttempts ?? p.spec.retries.max_attempts,
-      backoffSeconds: o.backoff ?? p.spec.retries.backoff_seconds,
-      graceSeconds: grace,
-      interrupt: session.signals.interrupt,
-      kill: session.signals.kill,
-      detach: o.detach ?? false,
-      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
-      onCurrent: (k) => session.setCurrent(k),
-    });
-    const result = await scheduler.run();
-    emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary: summarize(result.outcomes) });
-    return result.exitCode;
+    return await execute(r, o, backend, session, checked, relay);
   } finally {
     await session.close();
   }
+}
+
+/** The run itself, under the session's lock: decide against the state as it is now, then schedule. */
+async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: RunSession, checked: Set<string>, relay: WarningRelay): Promise<number> {
+  const { plan, fps, runId, p } = r;
+  const emit = (e: RunEvent) => session.emit(e);
+  const t0 = Date.now();
+  if (r.recovered) emit({ type: 'warning', ts: now(), message: r.recovered.note });
+  emit({ type: 'run-started', ts: now(), runId, pipeline: r.file, pipelineName: p.spec.name, rounds: r.rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
+  const store = session.store;
+  const live = await findLiveJobs(backend, runId, plan, false);
+  const actions = predictBlocked(plan, decideActions(plan, fps, store.state, live, r.selection), store.state);
+  upgradeFingerprints(store.state, fps, actions);
+  // an exited job whose outcome is already recorded (the CLI died before removing it) is just clutter
+  for (const a of actions) if (a.action === 'skip' && live.get(a.key)?.running === false) await backend.release((live.get(a.key) as LiveJob).handle);
+  for (const a of actions) {
+    const fp = fps.get(a.key);
+    emit({ type: 'stage-planned', ts: now(), key: a.key, action: a.action, reason: a.reason, fingerprint: fp?.hash ?? '', fields: fp?.fields ?? {}, ...(a.action === 'resume' ? { checkpoint: a.checkpoint } : {}) });
+  }
+  // the state may have moved while this CLI waited for the lock: check what was not checked yet
+  const toRun = stagesToRun(plan, actions).filter((s) => !checked.has(s.key));
+  if (toRun.length > 0) {
+    const pre = await backend.preflight(plan, toRun);
+    if (!pre.ok) {
+      emit({ type: 'run-finished', ts: now(), ok: false, exitCode: pre.error.exitCode, durationMs: Date.now() - t0, summary: pre.error.shortMessage });
+      throw pre.error;
+    }
+    relay.early.push(...pre.value);
+  }
+  relay.connect((m) => emit({ type: 'warning', ts: now(), message: m }));
+  const result = await new Scheduler({
+    plan,
+    runId,
+    backend,
+    keySet: p.keySet,
+    fingerprints: fps,
+    actions,
+    initial: store.state,
+    emit,
+    maxAttempts: o.maxAttempts ?? p.spec.retries.max_attempts,
+    backoffSeconds: o.backoff ?? p.spec.retries.backoff_seconds,
+    graceSeconds: o.grace ?? 30,
+    interrupt: session.signals.interrupt,
+    kill: session.signals.kill,
+    detach: o.detach ?? false,
+    ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+    onCurrent: (k) => session.setCurrent(k),
+  }).run();
+  emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary: summarize(result.outcomes) });
+  return result.exitCode;
 }
 
 /** "2 done, 1 skipped": how many stage instances ended which way. */

@@ -1,4 +1,4 @@
-import type { AttemptOutcome, JobHandleRecord, ManifestEntry, RunEvent, StageStatus } from '../run/events.js';
+import type { AttemptOutcome, EventOf, JobHandleRecord, ManifestEntry, RunEvent, StageStatus } from '../run/events.js';
 import type { CauseCode } from '../run/causes.js';
 import { unreachable } from '../util/unreachable.js';
 
@@ -85,15 +85,7 @@ export function reduce(s: RunState, e: RunEvent): RunState {
   s.updatedAt = e.ts;
   switch (e.type) {
     case 'run-started':
-      s.runId = e.runId;
-      s.pipeline = e.pipeline;
-      s.pipelineName = e.pipelineName;
-      s.rounds = Math.max(e.rounds, s.rounds ?? 0);
-      s.backend = e.backend;
-      s.image = e.image;
-      s.argv = e.argv;
-      s.createdAt ??= e.ts;
-      s.sessions.push({ startedAt: e.ts, pid: e.pid, host: e.host });
+      runStarted(s, e);
       break;
     case 'stage-planned': {
       const st = stage(s, e.key);
@@ -105,19 +97,9 @@ export function reduce(s: RunState, e: RunEvent): RunState {
       if (st.done === undefined) st.status = 'skipped';
       break;
     }
-    case 'stage-starting': {
-      const st = stage(s, e.key);
-      // the done marker goes before anything runs, so a crash can never leave a stale "done"
-      delete st.done;
-      delete st.blockedReason;
-      st.status = 'running';
-      st.fingerprint = e.fingerprint;
-      st.fields = e.fields;
-      const a = attempt(st, e.attempt);
-      a.startedAt = e.ts;
-      if (e.resumeFrom !== undefined) a.resumeFrom = e.resumeFrom;
+    case 'stage-starting':
+      stageStarting(stage(s, e.key), e);
       break;
-    }
     case 'stage-started':
     case 'stage-reattached': {
       const st = stage(s, e.key);
@@ -125,61 +107,18 @@ export function reduce(s: RunState, e: RunEvent): RunState {
       attempt(st, e.attempt).handle = e.handle;
       break;
     }
-    case 'stage-progress': {
-      const st = stage(s, e.key);
-      st.progress = { step: e.step, total: e.total, ...(e.loss !== undefined ? { loss: e.loss } : {}), ...(e.lr !== undefined ? { lr: e.lr } : {}), updatedAt: e.ts };
-      const a = st.attempts[st.attempts.length - 1];
-      if (a) {
-        a.firstStep ??= e.step;
-        a.lastStep = Math.max(a.lastStep ?? 0, e.step);
-        if (a.resumeFrom !== undefined && a.stepsLost === undefined) {
-          // the previous attempt got further than the checkpoint this one restarted from
-          const prev = st.attempts[st.attempts.length - 2];
-          a.stepsLost = Math.max(0, (prev?.lastStep ?? a.resumeFrom) - a.resumeFrom);
-        }
-      }
+    case 'stage-progress':
+      stageProgress(stage(s, e.key), e);
       break;
-    }
     case 'stage-checkpoint':
       stage(s, e.key).checkpoint = e.step;
       break;
-    case 'stage-finished': {
-      const st = stage(s, e.key);
-      st.status = 'done';
-      st.done = {
-        fingerprint: e.fingerprint,
-        fields: e.fields,
-        manifest: e.manifest,
-        finishedAt: e.ts,
-        durationMs: e.durationMs,
-        ...(e.finalLoss !== undefined ? { finalLoss: e.finalLoss } : {}),
-        ...(e.steps !== undefined ? { steps: e.steps } : {}),
-      };
-      st.fingerprint = e.fingerprint;
-      st.fields = e.fields;
-      delete st.lastCause;
-      delete st.lastMessage;
-      const a = attempt(st, e.attempt);
-      a.endedAt = e.ts;
-      a.outcome = 'finished';
-      a.exitCode = 0;
+    case 'stage-finished':
+      stageFinished(stage(s, e.key), e);
       break;
-    }
-    case 'stage-failed': {
-      const st = stage(s, e.key);
-      st.status = 'failed';
-      st.lastCause = e.cause;
-      st.lastMessage = e.shortMessage;
-      const a = attempt(st, e.attempt);
-      a.endedAt = e.ts;
-      a.outcome = 'failed';
-      a.exitCode = e.exitCode;
-      a.oomKilled = e.oomKilled;
-      a.cause = e.cause;
-      a.message = e.shortMessage;
-      if (e.step !== undefined) a.lastStep = Math.max(a.lastStep ?? 0, e.step);
+    case 'stage-failed':
+      stageFailed(stage(s, e.key), e);
       break;
-    }
     case 'stage-interrupted': {
       const st = stage(s, e.key);
       st.status = e.detached ? 'running' : 'interrupted';
@@ -200,17 +139,91 @@ export function reduce(s: RunState, e: RunEvent): RunState {
     case 'lock-takeover':
     case 'warning':
       break;
-    case 'run-finished': {
-      const last = s.sessions[s.sessions.length - 1];
-      if (last) {
-        last.endedAt = e.ts;
-        last.ok = e.ok;
-        last.durationMs = e.durationMs;
-      }
+    case 'run-finished':
+      runFinished(s, e);
       break;
-    }
     default:
       unreachable(e, 'event');
   }
   return s;
+}
+
+function runStarted(s: RunState, e: EventOf<'run-started'>): void {
+  s.runId = e.runId;
+  s.pipeline = e.pipeline;
+  s.pipelineName = e.pipelineName;
+  s.rounds = Math.max(e.rounds, s.rounds ?? 0);
+  s.backend = e.backend;
+  s.image = e.image;
+  s.argv = e.argv;
+  s.createdAt ??= e.ts;
+  s.sessions.push({ startedAt: e.ts, pid: e.pid, host: e.host });
+}
+
+function stageStarting(st: StageState, e: EventOf<'stage-starting'>): void {
+  // the done marker goes before anything runs, so a crash can never leave a stale "done"
+  delete st.done;
+  delete st.blockedReason;
+  st.status = 'running';
+  st.fingerprint = e.fingerprint;
+  st.fields = e.fields;
+  const a = attempt(st, e.attempt);
+  a.startedAt = e.ts;
+  if (e.resumeFrom !== undefined) a.resumeFrom = e.resumeFrom;
+}
+
+function stageProgress(st: StageState, e: EventOf<'stage-progress'>): void {
+  st.progress = { step: e.step, total: e.total, ...(e.loss !== undefined ? { loss: e.loss } : {}), ...(e.lr !== undefined ? { lr: e.lr } : {}), updatedAt: e.ts };
+  const a = st.attempts[st.attempts.length - 1];
+  if (!a) return;
+  a.firstStep ??= e.step;
+  a.lastStep = Math.max(a.lastStep ?? 0, e.step);
+  if (a.resumeFrom !== undefined && a.stepsLost === undefined) {
+    // the previous attempt got further than the checkpoint this one restarted from
+    const prev = st.attempts[st.attempts.length - 2];
+    a.stepsLost = Math.max(0, (prev?.lastStep ?? a.resumeFrom) - a.resumeFrom);
+  }
+}
+
+function stageFinished(st: StageState, e: EventOf<'stage-finished'>): void {
+  st.status = 'done';
+  st.done = {
+    fingerprint: e.fingerprint,
+    fields: e.fields,
+    manifest: e.manifest,
+    finishedAt: e.ts,
+    durationMs: e.durationMs,
+    ...(e.finalLoss !== undefined ? { finalLoss: e.finalLoss } : {}),
+    ...(e.steps !== undefined ? { steps: e.steps } : {}),
+  };
+  st.fingerprint = e.fingerprint;
+  st.fields = e.fields;
+  delete st.lastCause;
+  delete st.lastMessage;
+  const a = attempt(st, e.attempt);
+  a.endedAt = e.ts;
+  a.outcome = 'finished';
+  a.exitCode = 0;
+}
+
+function stageFailed(st: StageState, e: EventOf<'stage-failed'>): void {
+  st.status = 'failed';
+  st.lastCause = e.cause;
+  st.lastMessage = e.shortMessage;
+  const a = attempt(st, e.attempt);
+  a.endedAt = e.ts;
+  a.outcome = 'failed';
+  a.exitCode = e.exitCode;
+  a.oomKilled = e.oomKilled;
+  a.cause = e.cause;
+  a.message = e.shortMessage;
+  if (e.step !== undefined) a.lastStep = Math.max(a.lastStep ?? 0, e.step);
+}
+
+function runFinished(s: RunState, e: EventOf<'run-finished'>): void {
+  const last = s.sessions[s.sessions.length - 1];
+  if (!last) return;
+  last.endedAt = e.ts;
+  last.ok = e.ok;
+  last.durationMs = e.durationMs;
 }
