@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { projectRoot } from '../../src/util/project-root.js';
+import { slurmExit } from '../../src/backends/slurm.js';
 import { dockerReady, Rig, waitFor } from '../helpers/rig.js';
 
 /**
@@ -131,5 +132,19 @@ describe('Slurm backend on a real single-node cluster', { skip }, () => {
     assert.match(script, /docker run --rm --init --name flux-\$SLURM_JOB_ID-\$SLURM_PROCID/);
     assert.ok(existsSync(join(rig.runDir, 'outputs/r1/proposer_sft/train_results.json')));
     assert.deepEqual(readdirSync(join(rig.runDir, 'outputs/r1')).sort(), ['proposer_sft']);
+  });
+});
+
+describe('Slurm job states as generic exits', () => {
+  it('calls COMPLETED a success, maps the states that name a cause, and leaves FAILED to the log', () => {
+    assert.deepEqual(slurmExit({ state: 'COMPLETED', exitCode: 0, reason: '' }), { kind: 'exited', exitCode: 0, oomKilled: false });
+    assert.deepEqual(slurmExit({ state: 'TIMEOUT', exitCode: 0, reason: '' }), { kind: 'exited', exitCode: 0, oomKilled: false, verdict: { cause: 'timeout', evidence: 'Slurm job state TIMEOUT', logLines: 3 } });
+    const oom = slurmExit({ state: 'OUT_OF_MEMORY', exitCode: 137, reason: '' });
+    assert.ok(oom.kind === 'exited' && oom.oomKilled && oom.verdict?.cause === 'host-oom');
+    const failed = slurmExit({ state: 'FAILED', exitCode: 0, reason: '' });
+    assert.ok(failed.kind === 'exited' && failed.verdict !== undefined && failed.verdict.cause === undefined, 'FAILED is never a clean exit, even with exit code 0');
+    const cancelled = slurmExit({ state: 'CANCELLED', exitCode: 0, reason: '' });
+    assert.ok(cancelled.kind === 'exited' && cancelled.verdict?.cause === 'interrupted');
+    assert.deepEqual(slurmExit({ state: 'UNKNOWN', exitCode: null, reason: 'not known to the controller or the accounting' }), { kind: 'lost', why: 'Slurm: not known to the controller or the accounting' });
   });
 });

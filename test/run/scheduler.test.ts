@@ -2,9 +2,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadPipeline, type Pipeline } from '../../src/pipeline/load.js';
-import { buildPlan } from '../../src/planner/plan.js';
-import { containerView } from '../../src/backends/trainer-view.js';
 import type { Plan } from '../../src/pipeline/plan-types.js';
 import { decideActions } from '../../src/state/actions.js';
 import { fingerprintPlan } from '../../src/state/fingerprint.js';
@@ -13,38 +10,13 @@ import type { RunEvent } from '../../src/run/events.js';
 import { Scheduler } from '../../src/run/scheduler.js';
 import { FakeBackend, type Script } from '../helpers/fake-backend.js';
 import { Rig } from '../helpers/rig.js';
+import { commandPlan } from '../helpers/command-plan.js';
+import type { Pipeline } from '../../src/pipeline/load.js';
 
 const rig = new Rig('scheduler');
 after(() => rig.cleanup());
 
-/** gen -> use, two command stages, one round */
-const PIPELINE = `name: sched
-llamafactory: {image: "hiyouga/llamafactory:0.9.5", version: 0.9.5}
-models: {base: Qwen/Qwen3-0.6B}
-datasets:
-  sft: {path: sft.jsonl}
-stages:
-  - id: gen
-    kind: command
-    command: [sh, -c, 'true']
-    outputs: [pairs.jsonl]
-  - id: use
-    kind: command
-    after: [gen]
-    command: [sh, -c, 'true']
-    outputs: [done.txt]
-`;
-
-let n = 0;
-rig.write('sft.jsonl', '{"instruction": "q", "output": "a"}\n');
-function setup(): { p: Pipeline; plan: Plan } {
-  const file = rig.write(`p${n}.yaml`, PIPELINE);
-  const p = loadPipeline(file);
-  assert.ok(p.ok, p.ok ? '' : JSON.stringify(p.error));
-  const r = buildPlan(p.value, { rounds: 1, runDir: join(rig.dir, `run${n++}`), backend: 'docker', view: containerView(), dataProblems: 'error' });
-  assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.error));
-  return { p: p.value, plan: r.value.plan };
-}
+const setup = () => commandPlan(rig);
 
 interface Ran {
   exitCode: number;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { hashFields, legacyHash } from '../../src/state/fingerprint.js';
+import { after } from 'node:test';
+import { fingerprintPlan, hashFields, legacyHash } from '../../src/state/fingerprint.js';
+import { commandPlan } from '../helpers/command-plan.js';
+import { Rig } from '../helpers/rig.js';
 import { decideActions } from '../../src/state/actions.js';
 import type { Plan, PlanStage } from '../../src/pipeline/plan-types.js';
 import type { RunState } from '../../src/state/state.js';
@@ -39,5 +42,33 @@ describe('fingerprints and env values', () => {
     // a real change is still a change
     const changed = new Map([['r1/a', { hash: hashFields({ ...fieldsNew, 'env.TOKEN_X': 'sha:other' }), fields: { ...fieldsNew, 'env.TOKEN_X': 'sha:other' } }]]);
     assert.equal(decideActions(plan, changed, state, new Map())[0]?.action, 'rerun');
+  });
+});
+
+const rig = new Rig('fingerprint');
+after(() => rig.cleanup());
+
+describe('fingerprintPlan', () => {
+  it('is stable for the same plan, in any run dir', () => {
+    const a = fingerprintPlan(commandPlan(rig).plan);
+    const b = fingerprintPlan(commandPlan(rig).plan);
+    assert.deepEqual([...a.values()].map((f) => f.hash), [...b.values()].map((f) => f.hash));
+  });
+
+  it('changes with the command, and a change upstream changes everything downstream', () => {
+    const { plan } = commandPlan(rig);
+    const before = fingerprintPlan(plan);
+    const gen = plan.stages[0];
+    assert.ok(gen?.kind === 'command');
+    const after = fingerprintPlan({ ...plan, stages: [{ ...gen, command: ['sh', '-c', 'echo other'] }, ...plan.stages.slice(1)] });
+    assert.notEqual(after.get('r1/gen')?.hash, before.get('r1/gen')?.hash);
+    assert.notEqual(after.get('r1/use')?.hash, before.get('r1/use')?.hash, 'dep.r1/gen carries the change downstream');
+    assert.equal(after.get('r1/use')?.fields['dep.r1/gen'], after.get('r1/gen')?.hash);
+  });
+
+  it('keeps env values only as hashes, never in clear', () => {
+    const fp = fingerprintPlan(commandPlan(rig).plan).get('r1/gen');
+    assert.equal(fp?.fields['env.GREETING'], `sha:${h(JSON.stringify('abc'))}`);
+    assert.ok(!JSON.stringify(fp).includes('"abc"'));
   });
 });
