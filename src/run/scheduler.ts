@@ -55,8 +55,8 @@ interface FailedAttempt {
   oomKilled: boolean;
 }
 type AttemptResult = { kind: 'done' | 'interrupted' | 'detached' } | FailedAttempt;
-/** how following a job ended: the backend's word, or Ctrl-C stopped it, or (detach) stopped only the following */
-type Ended = Exclude<JobExit, { kind: 'detached' }> | { kind: 'interrupted' } | { kind: 'detached' };
+/** how following a job ended: the backend's word (detached: with --detach, Ctrl-C stopped only the following), or Ctrl-C stopped the job */
+type Ended = JobExit | { kind: 'interrupted' };
 
 /** GPU OOM: once may be a fragmentation fluke; at the same step twice it is the config. Host OOM twice is the config too. */
 function isTransient(cause: Cause, step: number | undefined, previous: { cause: Cause; step: number | undefined } | undefined): boolean {
