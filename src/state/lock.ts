@@ -1,4 +1,5 @@
-import { openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { openSync, readFileSync, statSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync, linkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -60,7 +61,7 @@ export class RunLock {
     const st = procStartTime(process.pid);
     const owner: LockOwner = { pid: process.pid, host: hostname(), ...(st !== undefined ? { startTime: st } : {}), startedAt: ts, heartbeat: ts, command };
     let takenOver: LockTakeover | undefined;
-    for (let tries = 0; tries < 5; tries++) {
+    for (let tries = 0; tries < 50; tries++) {
       try {
         const fd = openSync(path, 'wx', 0o644);
         writeSync(fd, `${JSON.stringify(owner, null, 2)}\n`);
@@ -83,14 +84,15 @@ export class RunLock {
       }
       const verdict = judgeLock(path, staleMs);
       if (verdict.kind === 'free') continue;
-      if (verdict.kind === 'being-written') continue;
-      if (verdict.kind === 'held') return err(lockedError(runDir, verdict.owner, verdict.why));
-      try {
-        renameSync(path, `${path}.stale-${Date.now()}`);
-        takenOver = { why: verdict.why, ...(verdict.owner ? { owner: verdict.owner } : {}) };
-      } catch {
-        // another process took it over first; loop and look again
+      if (verdict.kind === 'being-written') {
+        sleepMs(50);
+        continue;
       }
+      if (verdict.kind === 'held') return err(lockedError(runDir, verdict.owner, verdict.why));
+      const moved = takeOver(path, staleMs);
+      if (moved.kind === 'moved') takenOver = { why: moved.why, ...(moved.owner ? { owner: moved.owner } : {}) };
+      else if (moved.kind === 'busy') sleepMs(20 + Math.random() * 30);
+      // 'changed' and 'busy' loop and look again: the next judgement sees the new owner
     }
     return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again', 'locked'));
   }
@@ -126,6 +128,83 @@ export class RunLock {
 }
 
 export const DEFAULT_STALE_MS = 60_000;
+
+/** A takeover mutex older than this was left by a process that died inside its few-millisecond takeover. */
+const TAKEOVER_STALE_MS = 10_000;
+
+type TakeoverResult = { kind: 'moved'; why: string; owner?: LockOwner } | { kind: 'changed' } | { kind: 'busy' };
+
+/**
+ * Moves a lock judged gone aside. Judging and renaming is check-then-act, so two processes that
+ * both judged the same dead owner could each rename (the second renaming the first one's fresh
+ * lock). Takeovers are therefore serialised by `lock.json.takeover`, created exclusively ('wx'):
+ * its holder judges again, and only a lock still gone is renamed, to a name unique to this process.
+ */
+function takeOver(path: string, staleMs: number): TakeoverResult {
+  const mutex = `${path}.takeover`;
+  let fd: number;
+  try {
+    fd = openSync(mutex, 'wx', 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') clearStaleMutex(mutex);
+    return { kind: 'busy' };
+  }
+  try {
+    writeSync(fd, `${process.pid}@${hostname()}\n`);
+    closeSync(fd);
+    const again = judgeLock(path, staleMs);
+    if (again.kind !== 'gone') return { kind: 'changed' };
+    try {
+      renameSync(path, `${path}.stale-${Date.now()}-${process.pid}-${randomBytes(3).toString('hex')}`);
+    } catch {
+      return { kind: 'changed' };
+    }
+    return { kind: 'moved', why: again.why, ...(again.owner ? { owner: again.owner } : {}) };
+  } finally {
+    try {
+      unlinkSync(mutex);
+    } catch {
+      // removed as stale by another process; harmless
+    }
+  }
+}
+
+/**
+ * Removes a takeover mutex its holder left behind when it died. The mutex is renamed first and the
+ * moved file checked to be the very one judged old (same inode), so a fresh mutex created in
+ * between is put back rather than lost.
+ */
+function clearStaleMutex(mutex: string): void {
+  let st;
+  try {
+    st = statSync(mutex);
+  } catch {
+    return;
+  }
+  if (Date.now() - st.mtimeMs <= TAKEOVER_STALE_MS) return;
+  const aside = `${mutex}.stale-${process.pid}-${randomBytes(3).toString('hex')}`;
+  try {
+    renameSync(mutex, aside);
+  } catch {
+    return;
+  }
+  try {
+    if (statSync(aside).ino !== st.ino) linkSync(aside, mutex);
+  } catch {
+    // a third process made a new mutex meanwhile; it stays the holder
+  }
+  try {
+    unlinkSync(aside);
+  } catch {
+    // already gone
+  }
+}
+
+const sleepBuffer = new Int32Array(new SharedArrayBuffer(4));
+/** A short synchronous pause between lock tries (acquire is synchronous by design). */
+function sleepMs(ms: number): void {
+  Atomics.wait(sleepBuffer, 0, 0, ms);
+}
 
 /** A lock that was taken over: why its owner counted as gone, and who it was (when the file said). */
 export interface LockTakeover {

@@ -139,6 +139,30 @@ describe('run lock', () => {
     }
   });
 
+  // review of issue 10: judge-then-rename let two processes both take over one dead lock
+  it('lets exactly one of many parallel processes take over a stale lock; the rest exit 3', async () => {
+    const lockModule = new URL('../../src/state/lock.js', import.meta.url).href;
+    const holder = `
+      const { RunLock } = await import(${JSON.stringify(lockModule)});
+      const [dir, at] = process.argv.slice(1);
+      while (Date.now() < Number(at)) await new Promise((r) => setTimeout(r, 1));
+      const r = RunLock.acquire(dir, 'holder ' + process.pid);
+      if (!r.ok) { process.stdout.write(r.error.reason); process.exit(r.error.exitCode); }
+      await new Promise((r) => setTimeout(r, 1500));
+      r.value.release();
+    `;
+    for (let round = 0; round < 6; round++) {
+      const dir = rig.path(`race-${round}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...owner({ pid: 999_999, host: hostname() }), startTime: 1 }));
+      const at = String(Date.now() + 1_000);
+      const runs = await Promise.all(Array.from({ length: 6 }, () => execa(process.execPath, ['--input-type=module', '-e', holder, dir, at], { reject: false, all: true })));
+      const codes = runs.map((r) => r.exitCode).sort();
+      assert.deepEqual(codes, [0, 3, 3, 3, 3, 3], `round ${round}: ${runs.map((r) => `${r.exitCode}: ${r.all}`).join(' | ')}`);
+      assert.equal(readdirSync(dir).filter((n) => n.startsWith('lock.json.stale-')).length, 1, `round ${round}: one takeover`);
+    }
+  });
+
   it('reads no owner out of a lock file that is not an owner record', () => {
     const dir = rig.path('readowner');
     mkdirSync(dir, { recursive: true });
