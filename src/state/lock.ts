@@ -24,7 +24,7 @@ export interface LockOwner {
 }
 
 export interface LockOptions {
-  /** a lock whose heartbeat is older than this is stale even when its owner is on another host */
+  /** a lock from another host whose heartbeat has not changed for this long (this host's clock) is stale */
   staleMs?: number;
   heartbeatMs?: number;
 }
@@ -251,8 +251,9 @@ export type LockVerdict =
 /**
  * The one lock rule (README "Run dir lock"): a lock is taken over when it is unreadable or not an
  * owner record, when its owner is provably dead (this host: no process with its pid and start
- * time; a record without a start time proves nothing and is not trusted), or when its heartbeat
- * is stale past the timeout or not a time at all (another host). Otherwise it is held.
+ * time; a record without a start time proves nothing and is not trusted), or (another host) when
+ * its heartbeat is not a time or has not changed for the timeout as timed by this host's clock.
+ * Otherwise it is held.
  */
 export function judgeLock(path: string, staleMs = DEFAULT_STALE_MS): LockVerdict {
   const f = readLockFile(path);
@@ -270,8 +271,8 @@ export function judgeLock(path: string, staleMs = DEFAULT_STALE_MS): LockVerdict
   }
   const o = f.owner;
   const beat = Date.parse(o.heartbeat);
-  const age = Date.now() - beat;
   if (o.host === hostname()) {
+    const age = Date.now() - beat;
     const canCheck = procStartTime(process.pid) !== undefined;
     if (canCheck && o.startTime === undefined) return { kind: 'gone', why: `its record of pid ${o.pid} has no process start time, so it cannot be told from an unrelated process`, owner: o };
     if (canCheck ? !sameProcessAlive(o.pid, o.startTime) : !pidAlive(o.pid)) return { kind: 'gone', why: `its owner, pid ${o.pid} on this host, is no longer running`, owner: o };
@@ -279,14 +280,50 @@ export function judgeLock(path: string, staleMs = DEFAULT_STALE_MS): LockVerdict
     return { kind: 'held', owner: o, why: `heartbeat ${Math.round(age / 1000)}s ago`, aliveHere: true };
   }
   if (!Number.isFinite(beat)) return { kind: 'gone', why: `its heartbeat "${o.heartbeat}" is not a time`, owner: o };
-  if (age < -staleMs) return { kind: 'gone', why: `its heartbeat ${o.heartbeat} is in the future`, owner: o };
-  if (age > staleMs) return { kind: 'gone', why: `no heartbeat from ${o.host} for ${Math.round(age / 1000)}s (timeout ${Math.round(staleMs / 1000)}s)`, owner: o };
-  return { kind: 'held', owner: o, why: `heartbeat ${Math.max(0, Math.round(age / 1000))}s ago`, aliveHere: false };
+  // Another host's clock may be skewed by minutes, so its heartbeat time is never compared with ours:
+  // what counts is whether the heartbeat changes, timed by this host's clock across observations.
+  const unchangedMs = observeHeartbeat(`${path}${SEEN_SUFFIX}`, o);
+  const secs = (ms: number): number => Math.round(ms / 1000);
+  if (unchangedMs > staleMs) return { kind: 'gone', why: `no new heartbeat from ${o.host} for ${secs(unchangedMs)}s by this host's clock (timeout ${secs(staleMs)}s)`, owner: o };
+  return {
+    kind: 'held',
+    owner: o,
+    why: unchangedMs === 0 ? `heartbeat ${o.heartbeat} by ${o.host}'s clock` : `heartbeat unchanged for ${secs(unchangedMs)}s of the ${secs(staleMs)}s after which it counts as gone`,
+    aliveHere: false,
+  };
+}
+
+/** Where the last heartbeat seen from another host's owner is noted, with when this host first saw it. */
+export const SEEN_SUFFIX = '.seen';
+
+/**
+ * How long (this host's clock) the remote owner's heartbeat has stayed the value it has now; 0 when
+ * it is new to us. Noted in `lock.json.seen`, so that a later flux-train (a retry after the timeout)
+ * can tell a dead remote owner from a live one whatever the two clocks say.
+ */
+function observeHeartbeat(seenPath: string, o: LockOwner): number {
+  const now = Date.now();
+  try {
+    const seen = JSON.parse(readFileSync(seenPath, 'utf8')) as Record<string, unknown>;
+    if (seen['host'] === o.host && seen['pid'] === o.pid && seen['startedAt'] === o.startedAt && seen['heartbeat'] === o.heartbeat && typeof seen['firstSeenMs'] === 'number' && seen['firstSeenMs'] <= now) {
+      return now - seen['firstSeenMs'];
+    }
+  } catch {
+    // not noted yet, or unreadable: note it afresh
+  }
+  try {
+    writeFileAtomic(seenPath, `${JSON.stringify({ host: o.host, pid: o.pid, startedAt: o.startedAt, heartbeat: o.heartbeat, firstSeenMs: now })}\n`);
+  } catch {
+    // a read-only run dir: the owner stays held, which is the safe side
+  }
+  return 0;
 }
 
 function lockedError(runDir: string, o: LockOwner, why: string): FluxError {
   const here = o.host === hostname();
-  const stop = here ? `stop it (Ctrl-C in its terminal, or kill ${o.pid})` : `stop it on ${o.host}`;
+  const stop = here
+    ? `stop it (Ctrl-C in its terminal, or kill ${o.pid})`
+    : `stop it on ${o.host}; if it is gone, its heartbeat stops changing and the same command run again over a minute from now takes the lock over`;
   return new FluxError(
     'locked',
     `run dir ${runDir} is in use by flux-train pid ${o.pid} on ${o.host} (started ${o.startedAt}, \`${o.command}\`${o.current ? `, now running ${o.current}` : ''}, ${why})`,
