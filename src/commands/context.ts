@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { formatDiagnostics, type Diagnostic } from '../pipeline/diagnostics.js';
-import { loadPipeline, type Pipeline } from '../pipeline/load.js';
+import { loadPipeline, MAX_PIPELINE_BYTES, MAX_YAML_ALIASES, type Pipeline } from '../pipeline/load.js';
+import { readRegularFile } from '../pipeline/read-file.js';
 import { buildPlan, type PlanOptions, type PlanResult } from '../planner/plan.js';
 import type { TrainerViewFactory } from '../planner/trainer-view.js';
 import { trainerViewFor } from '../backends/trainer-view.js';
@@ -81,9 +82,15 @@ export function parseBackend(v: string | undefined): BackendName | undefined {
 
 /** Where `round` with this pipeline keeps its run, without validating the whole pipeline. */
 export function runDirOfPipeline(file: string): string {
+  // bounded and regular files only: /dev/zero would fill the memory, a FIFO would block forever
+  const read = readRegularFile(file, MAX_PIPELINE_BYTES, 'the pipeline');
+  if (!read.ok) {
+    const fix = read.error.code === 'unreadable' ? 'check the permissions of the file and the folders above it' : 'pass the pipeline YAML file itself with --pipeline, or the run dir with --run-dir';
+    throw new FluxError('usage', read.error.message, fix, 'bad-input');
+  }
   let name: unknown;
   try {
-    name = (parseYaml(readFileSync(file, 'utf8')) as { name?: unknown } | null)?.name;
+    name = (parseYaml(read.value.toString('utf8'), { maxAliasCount: MAX_YAML_ALIASES }) as { name?: unknown } | null)?.name;
   } catch (e) {
     throw new FluxError('usage', `cannot read the pipeline ${file}: ${(e as Error).message.split('\n')[0]}`, 'pass an existing pipeline file with --pipeline, or the run dir with --run-dir', 'bad-input', { cause: e });
   }

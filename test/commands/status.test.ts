@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -27,6 +28,23 @@ function crashedThenFinished(): RunState {
 describe('status', () => {
   const rig = new Rig('status');
   after(() => rig.cleanup());
+
+  // review of issues 10/11: `--pipeline /dev/zero` grew to 2.4 GB; a FIFO blocked forever
+  for (const cmd of ['status', 'logs r1/a', 'report', 'repair', 'unlock']) {
+    it(`${cmd} --pipeline refuses a device, a FIFO and a huge file with exit 2 and a fix`, async () => {
+      const tag = cmd.replace(/\W/g, '');
+      const fifo = rig.path(`p-${tag}.fifo`);
+      await execa('mkfifo', [fifo]);
+      const big = rig.path(`p-${tag}-big.yaml`);
+      writeFileSync(big, `name: x\n#${'x'.repeat(2 * 1024 * 1024)}\n`);
+      for (const [file, why] of [['/dev/zero', /not a regular file \(a character device\)/], [fifo, /not a regular file \(a FIFO\)/], [big, /more than the 1048576 allowed/]] as const) {
+        const r = await rig.cli([...cmd.split(' '), '--pipeline', file], {}, 20_000);
+        assert.equal(r.exitCode, 2, `${cmd} ${file}: ${r.all}`);
+        assert.match(r.stderr, why);
+        assert.match(r.stderr, /pass the pipeline YAML file itself with --pipeline/);
+      }
+    });
+  }
 
   it('a crashed session ends at its last event, so the ratio of a finished run stays put as time passes', () => {
     const s = crashedThenFinished();
