@@ -141,8 +141,18 @@ const INFO: Record<CauseCode, { class: CauseClass; title: string; fix: string }>
   },
 };
 
-export function causeInfo(code: CauseCode): { class: CauseClass; title: string; fix: string } {
-  return INFO[code];
+/**
+ * What a cause code means. Total: codes come back from state.json and events.jsonl, which may hold a
+ * code from another flux-train version or a hand edit ("bogus", or "toString", which a bare INFO[code]
+ * would find on Object.prototype); those read as an unknown cause, never as a crash.
+ */
+export function causeInfo(code: string): { class: CauseClass; title: string; fix: string } {
+  if (isCauseCode(code)) return INFO[code];
+  return { class: 'deterministic', title: `a cause this flux-train does not know ("${code}")`, fix: INFO.unknown.fix };
+}
+
+export function isCauseCode(code: string): code is CauseCode {
+  return Object.hasOwn(INFO, code);
 }
 
 export interface ExitFacts {

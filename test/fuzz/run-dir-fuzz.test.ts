@@ -11,15 +11,17 @@ import type { CaseResult } from './run-dir-driver.js';
 
 /**
  * Property: whatever state.json, lock.json and events.jsonl hold, `status`, `round --dry-run`,
- * `repair` and `unlock` end with a documented exit code (never 70), print no stack trace, and
+ * `repair`, `unlock`, `report` and `logs` end with a documented exit code (never 70), print no stack trace, and
  * settle in bounded time. The run dirs start from a real finished run and are mutated at random
  * (values swapped for other JSON, fields removed, text truncated or garbled, event lines dropped,
  * duplicated or retyped, locks naming odd pids, hosts and heartbeats).
- * FUZZ_RUNS sets the number of run dirs (default 300; each gets 4 commands); FUZZ_SEED replays one.
+ * FUZZ_RUNS sets the number of run dirs (default 300; each gets 6 commands); FUZZ_SEED replays one.
  */
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 300);
 const SEED = Number(process.env['FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 const PER_CASE_MS = 15_000;
+/** commands run against each mutated run dir */
+const PER_DIR = 6;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -146,6 +148,15 @@ function applyLine(lines: string[], e: { kind: string; at: number; [k: string]: 
   return out;
 }
 
+/** The state with one stage's first attempt failed for `cause`. */
+function withCause(stateText: string, stage: number, cause: string): string {
+  const state = JSON.parse(stateText) as { stages: Record<string, { attempts: Record<string, unknown>[] }> };
+  const stages = Object.values(state.stages);
+  const attempt = stages[stage % stages.length]?.attempts[0];
+  if (attempt) Object.assign(attempt, { outcome: 'failed', cause });
+  return JSON.stringify(state);
+}
+
 const lockContent = fc.oneof(
   fc.constant(undefined),
   fc.constantFrom('', 'null', '{}', '42', '[]', '"x"', '{"pid":'),
@@ -162,8 +173,11 @@ const lockContent = fc.oneof(
     .map((o) => JSON.stringify(o)),
 );
 
+/** Values that look like a cause code but are none this version knows (issue 16 review: report exited 70). */
+const oddCause = fc.record({ kind: fc.constant('cause' as const), stage: fc.nat(), cause: fc.constantFrom('bogus', 'toString', '__proto__', 'constructor', 'hasOwnProperty', '', 'gpu-oom') });
+
 const runDirCase = fc.record({
-  state: fc.oneof(fc.constant({ kind: 'keep' as const }), fc.constant({ kind: 'missing' as const }), fc.record({ kind: fc.constant('json' as const), edits: fc.array(jsonEdit, { minLength: 1, maxLength: 3 }) }), fc.record({ kind: fc.constant('text' as const), edit: textEdit })),
+  state: fc.oneof(fc.constant({ kind: 'keep' as const }), fc.constant({ kind: 'missing' as const }), oddCause, fc.record({ kind: fc.constant('json' as const), edits: fc.array(jsonEdit, { minLength: 1, maxLength: 3 }) }), fc.record({ kind: fc.constant('text' as const), edit: textEdit })),
   events: fc.oneof(fc.constant([] as { kind: string; at: number }[]), fc.array(lineEdit, { minLength: 1, maxLength: 4 })),
   eventsMissing: fc.boolean(),
   lock: lockContent,
@@ -182,10 +196,11 @@ describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () =
   });
   after(() => rig.cleanup());
 
-  it(`${RUNS} mutated run dirs x 4 commands: no exit 70, no stack trace, no hang (seed ${SEED})`, { timeout: 30 * 60_000 }, async (t) => {
+  it(`${RUNS} mutated run dirs x ${PER_DIR} commands: no exit 70, no stack trace, no hang (seed ${SEED})`, { timeout: 30 * 60_000 }, async (t) => {
     const samples = fc.sample(runDirCase, { numRuns: RUNS, seed: SEED });
     const stateText = readFileSync(join(base, 'state.json'), 'utf8');
     const eventLines = readFileSync(join(base, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const stageKeys = Object.keys((JSON.parse(stateText) as { stages: Record<string, unknown> }).stages);
     const cases: { id: number; args: string[] }[] = [];
     samples.forEach((c, n) => {
       const dir = rig.path('cases', String(n));
@@ -194,14 +209,19 @@ describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () =
       if (c.state.kind === 'keep') writeFileSync(join(dir, 'state.json'), stateText);
       else if (c.state.kind === 'json') writeFileSync(join(dir, 'state.json'), JSON.stringify(c.state.edits.reduce((v: Json, e) => applyEdit(v, e), JSON.parse(stateText) as Json)));
       else if (c.state.kind === 'text') writeFileSync(join(dir, 'state.json'), applyText(stateText, c.state.edit));
+      else if (c.state.kind === 'cause') writeFileSync(join(dir, 'state.json'), withCause(stateText, c.state.stage, c.state.cause));
       if (!c.eventsMissing) writeFileSync(join(dir, 'events.jsonl'), `${(c.events as { kind: string; at: number }[]).reduce<string[]>((ls, e) => applyLine(ls, e), eventLines).join('\n')}\n`);
       if (c.lock !== undefined) writeFileSync(join(dir, 'lock.json'), c.lock);
       writeFileSync(join(dir, 'case.json'), JSON.stringify(c));
       const rd = ['--run-dir', dir];
-      cases.push({ id: n * 4, args: ['status', ...rd] });
-      cases.push({ id: n * 4 + 1, args: ['round', '--n', '1', '--pipeline', rig.path('pipelines/demo.yaml'), ...rd, '--backend', 'local', '--local-env', env.env, '--dry-run', '--json'] });
-      cases.push({ id: n * 4 + 2, args: ['repair', ...rd] });
-      cases.push({ id: n * 4 + 3, args: ['unlock', ...rd] });
+      const id = n * PER_DIR;
+      // report and logs first: repair would rewrite the mutated state they are to read
+      cases.push({ id, args: ['report', ...rd] });
+      cases.push({ id: id + 1, args: ['logs', stageKeys[n % stageKeys.length] as string, ...rd] });
+      cases.push({ id: id + 2, args: ['status', ...rd] });
+      cases.push({ id: id + 3, args: ['round', '--n', '1', '--pipeline', rig.path('pipelines/demo.yaml'), ...rd, '--backend', 'local', '--local-env', env.env, '--dry-run', '--json'] });
+      cases.push({ id: id + 4, args: ['repair', ...rd] });
+      cases.push({ id: id + 5, args: ['unlock', ...rd] });
     });
     const casesFile = rig.path('cases.json');
     const resultsFile = rig.path('results.json');
@@ -219,7 +239,7 @@ describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () =
     const codes = new Map<number, number>();
     for (const r of results) codes.set(r.exitCode, (codes.get(r.exitCode) ?? 0) + 1);
     t.diagnostic(`run-dir fuzz: ${samples.length} run dirs, ${results.length} command runs, ${crashes.length} crashes, ${hangs.length} hangs, slowest ${slowest} ms, exit codes ${JSON.stringify(Object.fromEntries(codes))}, seed ${SEED}`);
-    const show = (r: CaseResult) => `case dir ${rig.path('cases', String(Math.floor(r.id / 4)))} (${readFileSync(rig.path('cases', String(Math.floor(r.id / 4)), 'case.json'), 'utf8').slice(0, 600)}): flux-train ${r.args.join(' ')} -> exit ${r.exitCode}\n${r.output.slice(0, 1500)}`;
+    const show = (r: CaseResult) => `case dir ${rig.path('cases', String(Math.floor(r.id / PER_DIR)))} (${readFileSync(rig.path('cases', String(Math.floor(r.id / PER_DIR)), 'case.json'), 'utf8').slice(0, 600)}): flux-train ${r.args.join(' ')} -> exit ${r.exitCode}\n${r.output.slice(0, 1500)}`;
     assert.equal(results.length, cases.length, hangs.length > 0 ? `hang: ${show(hangs[0] as CaseResult)}` : 'the driver stopped early');
     assert.equal(crashes.length, 0, crashes.slice(0, 3).map(show).join('\n\n'));
     assert.equal(hangs.length, 0);

@@ -24,6 +24,25 @@ describe('report write and the report command', () => {
     assert.ok(existsSync(other));
   });
 
+  // review of issue 16: an unknown cause in state.json made report exit 70
+  for (const cause of ['bogus', 'toString', 'constructor']) {
+    it(`writes the page when an attempt's cause is "${cause}", which this version does not know`, async () => {
+      const odd = syntheticRun({ rounds: 1, steps: 20 });
+      try {
+        const state = JSON.parse(readFileSync(join(odd, 'state.json'), 'utf8')) as { stages: Record<string, { attempts: Record<string, unknown>[] }> };
+        const attempt = Object.values(state.stages)[0]?.attempts[0];
+        assert.ok(attempt, 'the synthetic run has an attempt');
+        Object.assign(attempt, { outcome: 'failed', cause });
+        writeFileSync(join(odd, 'state.json'), JSON.stringify(state));
+        const cli = await execa(process.execPath, [BIN, 'report', '--run-dir', odd], { reject: false, all: true });
+        assert.equal(cli.exitCode, 0, cli.all);
+        assert.match(readFileSync(join(odd, 'report.html'), 'utf8'), new RegExp(`data-kind="failed-deterministic"[^]*cause: ${cause} \\(a cause this flux-train does not know`));
+      } finally {
+        rmSync(odd, { recursive: true, force: true });
+      }
+    });
+  }
+
   it('exits 2 with the fix when the dir holds no run', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'flux-norun-'));
     try {

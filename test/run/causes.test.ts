@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classify } from '../../src/run/causes.js';
+import { causeInfo, classify } from '../../src/run/causes.js';
 
 const cases: [string, Parameters<typeof classify>[0], string, string][] = [
   ['GPU OOM', { exitCode: 1, oomKilled: false, logTail: ['step 3', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'] }, 'gpu-oom', 'deterministic'],
@@ -36,5 +36,16 @@ describe('failure causes', () => {
   });
   it('tells the OOM fix that keeps the effective batch', () => {
     assert.match(classify({ exitCode: 1, oomKilled: false, logTail: ['CUDA out of memory'] }).fix, /per_device_train_batch_size.*gradient_accumulation_steps/);
+  });
+
+  // review of issue 16: causeInfo('bogus') was undefined and causeInfo('toString') a function
+  it('causeInfo is total: a code it does not know, even a name on Object.prototype, is an unknown cause', () => {
+    for (const code of ['bogus', 'toString', '__proto__', 'constructor', 'hasOwnProperty', '']) {
+      const info = causeInfo(code);
+      assert.equal(info.class, 'deterministic', code);
+      assert.equal(info.title, `a cause this flux-train does not know ("${code}")`);
+      assert.match(info.fix, /flux-train logs/);
+    }
+    assert.equal(causeInfo('gpu-oom').title, 'GPU out of memory');
   });
 });
