@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { checkRunDirPath } from '../state/run-dir.js';
 import { hasRun, outputDirOfKey, readEvents, readState, rebuildState } from '../state/store.js';
 import { FluxError } from '../util/errors.js';
@@ -19,27 +21,53 @@ export async function resumeCommand(o: ResumeOptions): Promise<number> {
   // a lost state.json: the event log still says how the run was started
   const s = r.value ?? (hasRun(runDir) ? rebuildState(runDir, outputDirOfKey(runDir)).state : undefined);
   if (!s?.pipeline || !s.rounds) throw new FluxError('no-run', `nothing to resume in ${runDir} (no state.json with a started run)`, 'start the run with `flux-train round --n N`, or pass --run-dir', 'bad-input');
-  const started = await startedWith(runDir);
+  const started = startedWith(runDir);
   const kept: Partial<RoundOptions> = {};
-  for (const k of KEPT) if (started[k] !== undefined) (kept as Record<string, unknown>)[k] = started[k];
+  for (const k of KEPT) if (started.options[k] !== undefined) (kept as Record<string, unknown>)[k] = started.options[k];
+  // paths in the recorded command line were typed relative to the directory that round ran in
+  for (const k of ['localEnv', 'hfCache'] as const) if (kept[k] !== undefined) kept[k] = resolve(started.cwd, kept[k]);
+  const pipeline = started.pipelinePath ?? resolve(started.cwd, s.pipeline);
+  if (!existsSync(pipeline)) {
+    throw new FluxError(
+      'pipeline-gone',
+      `the run's pipeline ${pipeline} is gone (the run was started with \`--pipeline ${s.pipeline}\`${started.recordedCwd ? ` in ${started.recordedCwd}` : ', and is looked for from the current directory'})`,
+      `put the pipeline back at ${pipeline}${started.recordedCwd ? '' : ', or run resume from the directory the run was started in'}; or continue with \`flux-train round --n ${s.rounds} --pipeline FILE --run-dir ${runDir}\` (resume takes no --pipeline)`,
+      'bad-input',
+    );
+  }
   return roundCommand({
     ...kept,
     ...definedOnly(o),
     runDir,
-    pipeline: s.pipeline,
+    pipeline,
     n: s.rounds,
     ...(s.backend ? { backend: s.backend } : {}),
   });
 }
 
-/** The plan options of the newest `flux-train round` recorded in the event log. */
-async function startedWith(runDir: string): Promise<Partial<RoundOptions>> {
-  const argv = readEvents(runDir)
-    .events.filter((e) => e.type === 'run-started')
-    .map((e) => (e.type === 'run-started' ? e.argv : []))
-    .reverse()
-    .find((a) => a[0] === 'round');
-  return argv ? keptOptions(argv.slice(1)) : {};
+interface StartedWith {
+  options: Partial<RoundOptions>;
+  /** the directory relative paths are resolved against: the recorded one, else (older runs) the current one */
+  cwd: string;
+  recordedCwd: string | undefined;
+  pipelinePath: string | undefined;
+}
+
+/** The plan options of the newest `flux-train round` recorded in the event log, and where it ran. */
+function startedWith(runDir: string): StartedWith {
+  const started = readEvents(runDir)
+    .events.flatMap((e) => (e.type === 'run-started' ? [e] : []))
+    .reverse();
+  const round = started.find((e) => e.argv[0] === 'round');
+  // the newest session names the file (a resume records the absolute path it used)
+  const newest = started[0];
+  const recordedCwd = round?.cwd;
+  return {
+    options: round ? keptOptions(round.argv.slice(1)) : {},
+    cwd: recordedCwd ?? process.cwd(),
+    recordedCwd,
+    pipelinePath: newest?.pipelinePath,
+  };
 }
 
 const VALUED: Record<string, Exclude<(typeof KEPT)[number], 'hashData'>> = {

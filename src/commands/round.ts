@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Backend, LiveJob } from '../backends/backend.js';
@@ -162,7 +163,7 @@ async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: 
   const emit = (e: RunEvent) => session.emit(e);
   const t0 = Date.now();
   if (r.recovered) emit({ type: 'warning', ts: now(), message: r.recovered.note });
-  emit({ type: 'run-started', ts: now(), runId, pipeline: r.file, pipelineName: p.spec.name, rounds: r.rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
+  emit({ type: 'run-started', ts: now(), runId, pipeline: r.file, pipelinePath: resolve(r.file), cwd: process.cwd(), pipelineName: p.spec.name, rounds: r.rounds, backend: plan.backend, image: plan.image, pid: process.pid, host: hostname(), argv: process.argv.slice(2) });
   const store = session.store;
   const live = await findLiveJobs(backend, runId, plan, false);
   const actions = predictBlocked(plan, decideActions(plan, fps, store.state, live, r.selection), store.state);

@@ -27,7 +27,22 @@ interface Base {
 
 export type RunEvent = Base &
   (
-    | { type: 'run-started'; runId: string; pipeline: string; pipelineName: string; rounds: number; backend: string; image: string; pid: number; host: string; argv: string[] }
+    | {
+        type: 'run-started';
+        runId: string;
+        /** as typed; relative to `cwd` */
+        pipeline: string;
+        /** the pipeline file's absolute path and the working directory the command ran in, so a resume from anywhere finds what the argv names (absent in runs from before they were recorded) */
+        pipelinePath?: string;
+        cwd?: string;
+        pipelineName: string;
+        rounds: number;
+        backend: string;
+        image: string;
+        pid: number;
+        host: string;
+        argv: string[];
+      }
     | { type: 'stage-planned'; key: string; action: StageAction; reason: string; fingerprint: string; fields: Record<string, string>; checkpoint?: number }
     | { type: 'stage-skipped'; key: string; reason: string }
     | { type: 'stage-starting'; key: string; attempt: number; fingerprint: string; fields: Record<string, string>; resumeFrom?: number }

@@ -104,7 +104,7 @@ export const lockOwnerSchema = z.object({
 const ts = z.string();
 const attemptNo = int.min(1);
 export const runEventSchema = z.discriminatedUnion('type', [
-  z.looseObject({ type: z.literal('run-started'), ts, runId: z.string(), pipeline: z.string(), pipelineName: z.string(), rounds: int.min(1), backend: z.string(), image: z.string(), pid: int, host: z.string(), argv: z.array(z.string()) }),
+  z.looseObject({ type: z.literal('run-started'), ts, runId: z.string(), pipeline: z.string(), pipelinePath: z.string().optional(), cwd: z.string().optional(), pipelineName: z.string(), rounds: int.min(1), backend: z.string(), image: z.string(), pid: int, host: z.string(), argv: z.array(z.string()) }),
   z.looseObject({ type: z.literal('stage-planned'), ts, key, action: z.enum(['skip', 'run', 'rerun', 'resume', 'reattach', 'blocked']), reason: z.string() }),
   z.looseObject({ type: z.literal('stage-skipped'), ts, key, reason: z.string() }),
   z.looseObject({ type: z.literal('stage-starting'), ts, key, attempt: attemptNo, fingerprint: z.string(), fields, resumeFrom: count.optional() }),

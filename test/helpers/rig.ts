@@ -40,8 +40,8 @@ export class Rig {
   }
 
   /** Runs the CLI in this folder; never throws on a non-zero exit. */
-  cli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): ResultPromise<{ reject: false; all: true }> {
-    return execa(process.execPath, [BIN, ...args], { cwd: this.dir, env: { FLUX_TRAIN_RENDERER: 'plain', ...env }, reject: false, all: true, timeout: timeoutMs }) as unknown as ResultPromise<{
+  cli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, cwd = this.dir): ResultPromise<{ reject: false; all: true }> {
+    return execa(process.execPath, [BIN, ...args], { cwd, env: { FLUX_TRAIN_RENDERER: 'plain', ...env }, reject: false, all: true, timeout: timeoutMs }) as unknown as ResultPromise<{
       reject: false;
       all: true;
     }>;
