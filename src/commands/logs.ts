@@ -1,11 +1,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { closest, distance } from 'fastest-levenshtein';
-import { StreamRedactor } from '../util/redact.js';
+import { resolve } from 'node:path';
+import { loadPipeline } from '../pipeline/load.js';
+import { StreamRedactor, useSecrets } from '../util/redact.js';
 import { FileTail } from '../util/file-tail.js';
 import { RunDir } from '../util/run-layout.js';
 import { readOwner } from '../state/lock.js';
-import { readState } from '../state/store.js';
+import { readEvents, readState } from '../state/store.js';
 import { sameProcessAlive } from '../util/proc.js';
 import { FluxError } from '../util/errors.js';
 import { EXIT, resolveRunDir } from './context.js';
@@ -41,6 +43,19 @@ function attemptsWithLogs(layout: RunDir, key: string): number[] {
     .sort((a, b) => a - b);
 }
 
+/**
+ * Adds the run's own secrets to what is masked: the pipeline's pass_env and its stages' env values,
+ * which round masks too but which need not look like secrets by name (MY_CRED). Without a readable
+ * pipeline only secret-looking environment variables are masked, and it says so.
+ */
+function useRunSecrets(runDir: string, recorded: string | undefined): void {
+  const started = readEvents(runDir).events.flatMap((e) => (e.type === 'run-started' ? [e] : [])).at(-1);
+  const path = started?.pipelinePath ?? (recorded !== undefined ? resolve(started?.cwd ?? '.', recorded) : undefined);
+  const p = path !== undefined ? loadPipeline(path) : undefined;
+  if (p?.ok) useSecrets(p.value.spec.docker.pass_env, p.value.spec.stages.map((s) => s.env));
+  else if (path !== undefined) process.stderr.write(`note: the run's pipeline ${path} cannot be read, so only secret-looking environment variables are masked, not its pass_env\n`);
+}
+
 /** Prints the newest attempt's log of a stage (ID for its latest round, or a key r<N>/ID); -f follows it, and waits for it to start. */
 export async function logsCommand(stage: string, o: LogsOptions): Promise<number> {
   const runDir = resolveRunDir(o);
@@ -48,6 +63,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   if (!st.ok) throw st.error;
   if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input');
   const key = resolveStageKey(stage, Object.keys(st.value.stages), runDir);
+  useRunSecrets(runDir, st.value.pipeline);
   const layout = new RunDir(runDir);
   const pathOf = (n: number) => layout.attemptLog(key, n);
   // the header goes to stderr: a person sees which file this is, a pipe gets the log alone

@@ -56,4 +56,14 @@ describe('flux-train logs', () => {
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stdout, 'login with *** failed\nWANDB=***');
   });
+
+  // review of issue 16: logs masked only secret-looking names, not the pipeline's pass_env
+  it('masks the values of the pipeline\'s pass_env, whatever their names', async () => {
+    const file = await rig.demo((y) => y.replace('docker:\n', 'docker:\n  pass_env: [MY_CRED]\n'));
+    rig.write('cred/state.json', JSON.stringify({ schema: 1, sessions: [], pipeline: file, stages: { 'r1/proposer_sft': { key: 'r1/proposer_sft', status: 'done', attempts: [{ n: 1, startedAt: '2026-01-01T00:00:00.000Z' }] } } }));
+    rig.write('cred/logs/r1-proposer_sft.attempt1.log', 'token is hunter2-cred-value here\n');
+    const r = await execa(process.execPath, [BIN, 'logs', 'r1/proposer_sft', '--run-dir', rig.path('cred')], { reject: false, env: { MY_CRED: 'hunter2-cred-value' } });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'token is *** here');
+  });
 });
