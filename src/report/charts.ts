@@ -55,6 +55,7 @@ function panel(c: StageCurves, x: Scale, h: number, what: string, pick: (s: Curv
   for (const t of ticks(0, x.domain[1], 6)) body.push(`<text class="tick" x="${px(x(t))}" y="${h - 8}" text-anchor="middle">${fmtNum(t)}</text>`);
   for (const r of c.rounds) {
     const color = roundColor(r.round);
+    const cuts = supersededFrom(r.segments);
     r.segments.forEach((seg, i) => {
       if (marks && seg.redone) {
         body.push(
@@ -64,8 +65,7 @@ function panel(c: StageCurves, x: Scale, h: number, what: string, pick: (s: Curv
       const pts = pick(seg);
       if (pts.length === 0) return;
       // where a later attempt went back to, this attempt's line is superseded
-      const later = r.segments.slice(i + 1).map((s) => s.redone?.from ?? s.firstStep);
-      const cut = later.length > 0 ? Math.min(...later) : Infinity;
+      const cut = cuts[i] as number;
       const kept = pts.filter((p) => p.step <= cut);
       const gone = pts.filter((p) => p.step >= (kept.at(-1)?.step ?? -Infinity));
       const xy = (p: Point) => ({ x: x(p.step), y: y(p.value) });
@@ -87,6 +87,18 @@ function panel(c: StageCurves, x: Scale, h: number, what: string, pick: (s: Curv
   }
   return `<svg class="chart" data-chart="${esc(`${what}:${c.id}`)}" viewBox="0 0 ${CW} ${h}" role="img" aria-label="${esc(`${what} of ${c.id} by step`)}">
 <text class="axis-label" x="4" y="12">${what}</text>${body.join('')}</svg>`;
+}
+
+/** Per segment, the step from which a later attempt trained again (Infinity: none did): one pass from the end. */
+function supersededFrom(segments: CurveSegment[]): number[] {
+  const out = segments.map(() => Infinity);
+  let min = Infinity;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    out[i] = min;
+    const s = segments[i] as CurveSegment;
+    min = Math.min(min, s.redone?.from ?? s.firstStep);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- timeline

@@ -103,8 +103,7 @@ export function matchAttempts(runs: TrainerLogRecord[][], attempts: Pick<Attempt
 /** Curve segments of one stage instance, downsampled, with the redone steps of each resume marked. */
 export function curveSegments(records: TrainerLogRecord[], attempts: AttemptRecord[], maxPoints = MAX_POINTS): CurveSegment[] {
   const step = stride(records);
-  const runs = splitAtResumes(splitRuns(records), attempts, step);
-  const owners = matchAttempts(runs, attempts, step);
+  const { runs, owners } = capRuns(splitAtResumes(splitRuns(records), attempts, step), (r) => matchAttempts(r, attempts, step));
   const budget = Math.max(16, Math.floor(maxPoints / Math.max(1, runs.length)));
   let reached = 0;
   return runs.map((run, i) => {
@@ -128,6 +127,30 @@ export function curveSegments(records: TrainerLogRecord[], attempts: AttemptReco
     reached = Math.max(reached, lastStep);
     return seg;
   });
+}
+
+/**
+ * Stretches drawn per stage instance at most. A log whose step goes back thousands of times (a
+ * trainer restarted in a loop) would otherwise give thousands of segments, each drawn against all
+ * the later ones; the oldest ones are folded into one.
+ */
+export const MAX_SEGMENTS = 64;
+
+/**
+ * Keeps the newest MAX_SEGMENTS - 1 stretches (the ones attempts are matched to, newest first) and
+ * folds the older ones into one line holding the newest value logged for each step: O(n log n).
+ */
+export function capRuns(all: TrainerLogRecord[][], match: (runs: TrainerLogRecord[][]) => (number | undefined)[]): { runs: TrainerLogRecord[][]; owners: (number | undefined)[] } {
+  if (all.length <= MAX_SEGMENTS) return { runs: all, owners: match(all) };
+  const cut = all.length - (MAX_SEGMENTS - 1);
+  const byStep = new Map<number, TrainerLogRecord>();
+  for (let i = 0; i < cut; i++) for (const r of all[i] as TrainerLogRecord[]) byStep.set(r.current_steps, r);
+  const folded = [...byStep.values()].sort((a, b) => a.current_steps - b.current_steps);
+  const runs = [folded, ...all.slice(cut)];
+  const owners = match(runs);
+  // the folded line is many attempts' work: it belongs to none of them
+  owners[0] = undefined;
+  return { runs, owners };
 }
 
 /** Below this many logged losses every point is drawn as it is; above, a moving average goes on top. */

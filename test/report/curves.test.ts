@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { TrainerLogRecord } from '../../src/llamafactory/trainer-log.js';
-import { curveSegments, downsample, matchAttempts, movingAverage, readTrainerLog, splitRuns } from '../../src/report/curves.js';
+import { curveSegments, downsample, matchAttempts, MAX_POINTS, MAX_SEGMENTS, movingAverage, readTrainerLog, splitRuns } from '../../src/report/curves.js';
 import type { Point } from '../../src/report/model.js';
 
 const rec = (s: number, loss?: number): TrainerLogRecord => ({ current_steps: s, total_steps: 20, ...(loss !== undefined ? { loss, lr: 1e-5 } : {}) });
@@ -84,5 +84,20 @@ describe('report curves: downsampling keeps the shape', () => {
     assert.equal(seg?.loss.length, 400);
     assert.equal(seg?.smooth?.length, 400);
     assert.equal(seg?.lr.length, 400);
+  });
+
+  // review of issue 16: 20k step reversals gave 20k segments, each drawn against all later ones (quadratic)
+  it('folds a log whose step goes back 20 000 times into at most MAX_SEGMENTS segments, the newest attempts kept', () => {
+    const records: TrainerLogRecord[] = [];
+    for (let i = 0; i < 20_000; i++) records.push(rec(5, 1 + (i % 7)), rec(3, 2));
+    records.push(rec(3, 0.5), rec(4, 0.4), rec(5, 0.3));
+    const segs = curveSegments(records, [{ n: 1, startedAt: 'a' }, { n: 2, startedAt: 'b', resumeFrom: 2, cause: 'gpu-oom' }]);
+    assert.equal(segs.length, MAX_SEGMENTS);
+    assert.equal(segs.at(-1)?.attempt, 2);
+    assert.deepEqual(segs.at(-1)?.loss.map((p) => p.step), [3, 4, 5]);
+    assert.equal(segs[0]?.attempt, undefined, 'the folded line belongs to no one attempt');
+    assert.deepEqual(segs[0]?.loss.map((p) => p.step), [3, 5], 'one value per step, in step order');
+    const points = segs.reduce((n, s) => n + s.loss.length + s.lr.length + (s.smooth?.length ?? 0), 0);
+    assert.ok(points <= 3 * MAX_SEGMENTS * Math.max(16, MAX_POINTS / MAX_SEGMENTS), `${points} points`);
   });
 });
