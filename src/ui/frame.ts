@@ -49,6 +49,20 @@ export function rowsAt(widths: number[], columns: number): number {
   return widths.reduce((n, w) => n + Math.max(1, Math.ceil(w / c)), 0);
 }
 
+/**
+ * The rows of a frame that fit the window with room to spare. A frame taller than the window cannot
+ * be erased from below, so its last rows are shown under a "… N more" line. At most rows - 2 lines
+ * are drawn: with the cursor's row below them, the frame then never starts in the top-left corner,
+ * where tmux takes the next erase for a clear and copies the whole screen into its scrollback on
+ * every spinner tick.
+ */
+export function clipToWindow(lines: string[], rows: number): string[] {
+  const room = Math.max(1, rows - 2);
+  if (lines.length <= room) return lines;
+  if (room === 1) return lines.slice(-1);
+  return [`… ${lines.length - (room - 1)} more above`, ...lines.slice(-(room - 1))];
+}
+
 export function createFrameUpdater(write: (s: string) => void, size: () => { columns: number; rows: number }): FrameUpdater {
   let widths: number[] = [];
   let previous = '';
@@ -78,8 +92,7 @@ export function createFrameUpdater(write: (s: string) => void, size: () => { col
     if (text === previous && columns === previousColumns) return;
     previous = text;
     previousColumns = columns;
-    // a frame taller than the window cannot be erased from below: show its last rows
-    const lines = text.split('\n').slice(-Math.max(1, rows - 1)).map((l) => fitLine(l, Math.max(1, columns - 1)));
+    const lines = clipToWindow(text.split('\n'), rows).map((l) => fitLine(l, Math.max(1, columns - 1)));
     write(erase(now) + lines.map((l) => `${l}\n`).join(''));
     widths = lines.map(visibleWidth);
     drawnAt = now;

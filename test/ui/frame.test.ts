@@ -37,10 +37,26 @@ describe('frame updater', () => {
     assert.equal(out[2], '\x1b[2F\x1b[Jround 1\n  step 6/8\n');
   });
 
-  it('shows the last rows of a frame taller than the window', () => {
+  it('shows the last rows of a frame taller than the window under a "… N more" line', () => {
     const out: string[] = [];
-    const u = createFrameUpdater((s) => out.push(s), () => ({ columns: 80, rows: 3 }));
+    const u = createFrameUpdater((s) => out.push(s), () => ({ columns: 80, rows: 4 }));
     u('1\n2\n3\n4');
-    assert.equal(out[0], '3\n4\n');
+    assert.equal(out[0], '… 3 more above\n4\n');
+  });
+
+  // review of issue 12: at 60x8 a taller tree filled the screen, so each erase began at the top-left
+  // corner, which tmux takes for a clear: every spinner tick copied a frame into the scrollback
+  it('never lets a frame reach the top row of the window, so its erase never starts at the top-left', () => {
+    const out: string[] = [];
+    const size = { columns: 60, rows: 8 };
+    const u = createFrameUpdater((s) => out.push(s), () => ({ ...size }));
+    const tree = (tick: number) => Array.from({ length: 20 }, (_, i) => `${'|/-\\'[(tick + i) % 4]} r1/stage_${i}`).join('\n');
+    for (let tick = 0; tick < 5; tick++) u(tree(tick));
+    for (const [i, frame] of out.entries()) {
+      const drawn = frame.replace(/^\x1b\[\d+F\x1b\[J/, '');
+      // the frame's lines plus the cursor's row below them: fewer than the window's rows
+      assert.ok(drawn.split('\n').length - 1 + 1 <= size.rows - 1, `frame ${i} takes ${drawn.split('\n').length} rows of ${size.rows}`);
+      if (i > 0) assert.match(frame, /^\x1b\[6F\x1b\[J… 15 more above\n/);
+    }
   });
 });
