@@ -60,28 +60,11 @@ export class RunLock {
     const ts = new Date().toISOString();
     const st = procStartTime(process.pid);
     const owner: LockOwner = { pid: process.pid, host: hostname(), ...(st !== undefined ? { startTime: st } : {}), startedAt: ts, heartbeat: ts, command };
-    let takenOver: LockTakeover | undefined;
+    const heartbeatMs = opts.heartbeatMs ?? 5_000;
     for (let tries = 0; tries < 50; tries++) {
-      try {
-        const fd = openSync(path, 'wx', 0o644);
-        writeSync(fd, `${JSON.stringify(owner, null, 2)}\n`);
-        fsyncSync(fd);
-        closeSync(fd);
-        return ok(new RunLock(path, owner, takenOver, opts.heartbeatMs ?? 5_000));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          const code = (e as NodeJS.ErrnoException).code;
-          return err(
-            new FluxError(
-              'lock-io',
-              `cannot create the lock ${path}: ${(e as Error).message}`,
-              code === 'EROFS' ? 'the run dir is on a read-only file system: pass a --run-dir on a writable disk' : 'check that the run dir is writable, or pass another --run-dir',
-              'bad-input',
-              { cause: e },
-            ),
-          );
-        }
-      }
+      const created = createLock(path, owner);
+      if (created.kind === 'created') return ok(new RunLock(path, owner, undefined, heartbeatMs));
+      if (created.kind === 'failed') return err(created.error);
       const verdict = judgeLock(path, staleMs);
       if (verdict.kind === 'free') continue;
       if (verdict.kind === 'being-written') {
@@ -89,9 +72,10 @@ export class RunLock {
         continue;
       }
       if (verdict.kind === 'held') return err(lockedError(runDir, verdict.owner, verdict.why));
-      const moved = takeOver(path, staleMs);
-      if (moved.kind === 'moved') takenOver = { why: moved.why, ...(moved.owner ? { owner: moved.owner } : {}) };
-      else if (moved.kind === 'busy') sleepMs(20 + Math.random() * 30);
+      const t = takeOver(path, staleMs, () => createLock(path, owner));
+      if (t.kind === 'taken') return ok(new RunLock(path, owner, { why: t.why, ...(t.owner ? { owner: t.owner } : {}) }, heartbeatMs));
+      if (t.kind === 'failed') return err(t.error);
+      if (t.kind === 'busy') sleepMs(20 + Math.random() * 30);
       // 'changed' and 'busy' loop and look again: the next judgement sees the new owner
     }
     return err(new FluxError('locked', `could not take the lock ${path} after several tries`, 'another flux-train is starting on this run dir at the same moment; try again', 'locked'));
@@ -132,15 +116,34 @@ export const DEFAULT_STALE_MS = 60_000;
 /** A takeover mutex older than this was left by a process that died inside its few-millisecond takeover. */
 const TAKEOVER_STALE_MS = 10_000;
 
-type TakeoverResult = { kind: 'moved'; why: string; owner?: LockOwner } | { kind: 'changed' } | { kind: 'busy' };
+type Created = { kind: 'created' } | { kind: 'exists' } | { kind: 'failed'; error: FluxError };
+
+/** Creates the lock file exclusively ('wx'): only one of any number of processes gets 'created'. */
+function createLock(path: string, owner: LockOwner): Created {
+  try {
+    const fd = openSync(path, 'wx', 0o644);
+    writeSync(fd, `${JSON.stringify(owner, null, 2)}\n`);
+    fsyncSync(fd);
+    closeSync(fd);
+    return { kind: 'created' };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return { kind: 'exists' };
+    const fix = code === 'EROFS' ? 'the run dir is on a read-only file system: pass a --run-dir on a writable disk' : 'check that the run dir is writable, or pass another --run-dir';
+    return { kind: 'failed', error: new FluxError('lock-io', `cannot create the lock ${path}: ${(e as Error).message}`, fix, 'bad-input', { cause: e }) };
+  }
+}
+
+type TakeoverResult = { kind: 'taken'; why: string; owner?: LockOwner } | { kind: 'changed' } | { kind: 'busy' } | { kind: 'failed'; error: FluxError };
 
 /**
  * Moves a lock judged gone aside. Judging and renaming is check-then-act, so two processes that
  * both judged the same dead owner could each rename (the second renaming the first one's fresh
  * lock). Takeovers are therefore serialised by `lock.json.takeover`, created exclusively ('wx'):
- * its holder judges again, and only a lock still gone is renamed, to a name unique to this process.
+ * its holder judges again, renames only a lock still gone (to a name unique to this process) and
+ * creates its own lock before letting go.
  */
-function takeOver(path: string, staleMs: number): TakeoverResult {
+function takeOver(path: string, staleMs: number, create: () => Created): TakeoverResult {
   const mutex = `${path}.takeover`;
   let fd: number;
   try {
@@ -159,7 +162,11 @@ function takeOver(path: string, staleMs: number): TakeoverResult {
     } catch {
       return { kind: 'changed' };
     }
-    return { kind: 'moved', why: again.why, ...(again.owner ? { owner: again.owner } : {}) };
+    // created under the mutex, so the process that moved the dead lock is the one that holds the new one
+    const created = create();
+    if (created.kind === 'failed') return created;
+    if (created.kind === 'exists') return { kind: 'changed' };
+    return { kind: 'taken', why: again.why, ...(again.owner ? { owner: again.owner } : {}) };
   } finally {
     try {
       unlinkSync(mutex);
