@@ -82,9 +82,15 @@ export function createFrameUpdater(write: (s: string) => void, size: () => { col
     // The blank first row matters: tmux (scroll-on-clear) treats an erase from the top-left corner as
     // a clear and copies the screen into the scrollback, which the next frames would then do each time.
     if (was.columns !== now.columns || was.rows !== now.rows) return '\x1b[H\x1b[2J\n';
-    // to the first column of the frame's first row, then erase to the end of the screen
-    return `\x1b[${n}F\x1b[J`;
+    // to the first column of the frame's first row; the new frame overwrites it line by line
+    return `\x1b[${n}F`;
   };
+
+  // Each line erases its own rest (EL) and the rows below the new frame are erased only after at
+  // least one line, so an erase-below (ED) never starts in the top-left corner, even for a frame
+  // drawn from the top of a fresh screen: tmux (scroll-on-clear) takes that for a clear and copies
+  // the screen into its scrollback, once per redraw.
+  const draw = (lines: string[]): string => `${lines.map((l) => `${l}\x1b[K\n`).join('')}\x1b[J`;
 
   const update = ((text: string) => {
     const now = size();
@@ -93,13 +99,16 @@ export function createFrameUpdater(write: (s: string) => void, size: () => { col
     previous = text;
     previousColumns = columns;
     const lines = clipToWindow(text.split('\n'), rows).map((l) => fitLine(l, Math.max(1, columns - 1)));
-    write(erase(now) + lines.map((l) => `${l}\n`).join(''));
+    write(erase(now) + draw(lines));
     widths = lines.map(visibleWidth);
     drawnAt = now;
   }) as FrameUpdater;
 
   update.clear = () => {
-    write(erase(size()));
+    const n = widths.length > 0 && drawnAt ? rowsAt(widths, size().columns) : 0;
+    const up = erase(size());
+    // blank the frame's rows one by one (EL), then return to where it began: no erase-below from the top-left
+    write(up.endsWith('F') && n > 0 ? `${up}${'\x1b[2K\n'.repeat(n)}\x1b[${n}F` : up);
     previous = '';
     previousColumns = -1;
   };

@@ -82,6 +82,11 @@ export class Terminal {
     return this.tmux('capture-pane', '-p', '-t', 'flux');
   }
 
+  /** Lines tmux has pushed into the window's scrollback so far. */
+  async historySize(): Promise<number> {
+    return Number(await this.tmux('display-message', '-p', '-t', 'flux', '#{history_size}'));
+  }
+
   async waitScreen(re: RegExp, timeoutMs: number): Promise<string> {
     const end = Date.now() + timeoutMs;
     let last = '';

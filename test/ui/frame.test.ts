@@ -22,7 +22,7 @@ describe('frame updater', () => {
     u('a\nb'); // unchanged: nothing written
     u('a\nc\nd');
     u.clear();
-    assert.deepEqual(out, ['a\nb\n', '\x1b[2F\x1b[Ja\nc\nd\n', '\x1b[3F\x1b[J']);
+    assert.deepEqual(out, ['a\x1b[K\nb\x1b[K\n\x1b[J', '\x1b[2Fa\x1b[K\nc\x1b[K\nd\x1b[K\n\x1b[J', '\x1b[3F\x1b[2K\n\x1b[2K\n\x1b[2K\n\x1b[3F']);
   });
 
   it('after a resize starts again on a cleared screen, below a blank row, and cuts lines to the new width', () => {
@@ -32,31 +32,34 @@ describe('frame updater', () => {
     u('round 1\n  step 2/8  25.0%  loss 1.6667');
     size.columns = 12;
     u('round 1\n  step 4/8  50.0%  loss 1.4286');
-    assert.equal(out[1], '\x1b[H\x1b[2J\nround 1\n  step 4/8 \x1b[0m\n');
+    assert.equal(out[1], '\x1b[H\x1b[2J\nround 1\x1b[K\n  step 4/8 \x1b[0m\x1b[K\n\x1b[J');
     u('round 1\n  step 6/8');
-    assert.equal(out[2], '\x1b[2F\x1b[Jround 1\n  step 6/8\n');
+    assert.equal(out[2], '\x1b[2Fround 1\x1b[K\n  step 6/8\x1b[K\n\x1b[J');
   });
 
   it('shows the last rows of a frame taller than the window under a "… N more" line', () => {
     const out: string[] = [];
     const u = createFrameUpdater((s) => out.push(s), () => ({ columns: 80, rows: 4 }));
     u('1\n2\n3\n4');
-    assert.equal(out[0], '… 3 more above\n4\n');
+    assert.equal(out[0], '… 3 more above\x1b[K\n4\x1b[K\n\x1b[J');
   });
 
-  // review of issue 12: at 60x8 a taller tree filled the screen, so each erase began at the top-left
-  // corner, which tmux takes for a clear: every spinner tick copied a frame into the scrollback
-  it('never lets a frame reach the top row of the window, so its erase never starts at the top-left', () => {
+  // review of issue 12: at 60x8 each redraw erased below from the top-left corner (a tall frame
+  // clipped to fill the screen, or any frame drawn from the top of a fresh screen), which tmux takes
+  // for a clear: every spinner tick copied a frame into the scrollback
+  it('never erases below from where a frame begins: lines erase their own rest, and a tall frame keeps the top row free', () => {
     const out: string[] = [];
     const size = { columns: 60, rows: 8 };
     const u = createFrameUpdater((s) => out.push(s), () => ({ ...size }));
-    const tree = (tick: number) => Array.from({ length: 20 }, (_, i) => `${'|/-\\'[(tick + i) % 4]} r1/stage_${i}`).join('\n');
-    for (let tick = 0; tick < 5; tick++) u(tree(tick));
+    const tree = (tick: number, n: number) => Array.from({ length: n }, (_, i) => `${'|/-\\'[(tick + i) % 4]} r1/stage_${i}`).join('\n');
+    for (let tick = 0; tick < 5; tick++) u(tree(tick, tick < 3 ? 4 : 20));
+    u.clear();
     for (const [i, frame] of out.entries()) {
-      const drawn = frame.replace(/^\x1b\[\d+F\x1b\[J/, '');
-      // the frame's lines plus the cursor's row below them: fewer than the window's rows
-      assert.ok(drawn.split('\n').length - 1 + 1 <= size.rows - 1, `frame ${i} takes ${drawn.split('\n').length} rows of ${size.rows}`);
-      if (i > 0) assert.match(frame, /^\x1b\[6F\x1b\[J… 15 more above\n/);
+      // an erase-below (ESC [ J) only ever follows a drawn line, never the move to the frame's start
+      assert.doesNotMatch(frame, /(^|F)\x1b\[J/, `frame ${i}: ${JSON.stringify(frame)}`);
+      const drawn = frame.split('\n').length - 1;
+      assert.ok(drawn <= size.rows - 2, `frame ${i} draws ${drawn} lines in ${size.rows} rows`);
     }
+    assert.match(out[4] as string, /^\x1b\[6F… 15 more above\x1b\[K\n/);
   });
 });

@@ -108,6 +108,20 @@ describe('the terminal view on a real pseudo-terminal (tmux) with real container
     assert.ok(rig.events().some((e) => e.type === 'warning' && e.key === 'r1/reasoner_dpo' && /killed at once/.test(e.message)));
   });
 
+  // review of issue 12: at 60x8 every spinner tick erased from the top-left corner, which tmux takes
+  // for a clear, so each tick copied a whole frame into the scrollback
+  it('a tree taller than a 60x8 window leaves the scrollback alone while it runs', async () => {
+    rig.write('run3/standin-control/r1-proposer_sft', 'step_ms=400\n');
+    await term.run(['round', '--n', '1', '--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run3'], { columns: 60, rows: 8 });
+    await term.waitScreen(/proposer_sft \(sft\)/, 90_000);
+    const code = await term.waitExit(180_000);
+    const history = await term.historySize();
+    assert.equal(code, 0, await term.screen());
+    // the final tree and summary scroll up once (about 10 lines); a frame copy per tick would be hundreds
+    assert.ok(history <= 30, `${history} lines went into the scrollback:\n${(await term.tmux('capture-pane', '-p', '-t', 'flux', '-S', '-80', '-E', '-1')).slice(0, 3000)}`);
+    await removeContainers(rig.path('run3'));
+  });
+
   it('resizing the window while it runs leaves one clean tree on the screen', async () => {
     rig.write('run2/standin-control/r1-proposer_sft', 'step_ms=300\n');
     rig.write('run2/standin-control/r1-proposer_dpo', 'step_ms=300\n');
