@@ -6,6 +6,7 @@ import { join } from 'node:path';
  * written out once. Dependency-free on purpose: it sits in the lowest layer so any layer may use it.
  *
  *   state.json  events.jsonl  lock.json  flux-train.log  report.html  dataset_info.json
+ *   lock.json.seen  lock.json.takeover  lock.json.stale-*   the lock's own files (state/lock.ts)
  *   configs/<r1-id>.yaml              the LLaMA-Factory config of one train instance
  *   outputs/r<N>/<id>/                one stage instance's output dir
  *   logs/<r1-id>.attempt<K>.log       one attempt's log (.exit and .pid.json beside it, local backend)
