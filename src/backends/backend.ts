@@ -1,3 +1,4 @@
+import type { GpuSpec } from '../pipeline/schema.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { JobHandleRecord } from '../run/events.js';
 import type { FluxError } from '../util/errors.js';
@@ -12,6 +13,8 @@ export interface JobSpec {
   fingerprint: string;
   /** host path of the attempt's log file; the backend appends the job's output to it */
   logPath: string;
+  /** the GPU ids this attempt got from the pool, which it must see; absent: the stage's own `gpus` */
+  gpus?: GpuSpec;
 }
 
 /**

@@ -175,7 +175,7 @@ export class DockerBackend implements Backend {
       Binds: this.plan.mounts.map((m) => `${m.host}:${m.container}:${m.mode}`),
       Ulimits: ulimits,
       NetworkMode: st.network,
-      DeviceRequests: deviceRequests(s.gpus),
+      DeviceRequests: deviceRequests(job.gpus ?? s.gpus),
       Init: true,
       ...(st.ipc === 'host' ? { IpcMode: 'host' } : { IpcMode: st.ipc, ShmSize: parseSize(st.shm_size) }),
       ...(st.memory ? { Memory: parseSize(st.memory), MemorySwap: parseSize(st.memory) } : {}),

@@ -115,7 +115,7 @@ export class LocalBackend implements Backend {
     const env: Record<string, string> = { ...s.env, FLUX_EXIT_FILE: exitFile };
     const bin = this.#binDir();
     if (bin) env['PATH'] = `${bin}${delimiter}${process.env['PATH'] ?? ''}`;
-    const cvd = cudaVisibleDevices(s.gpus);
+    const cvd = cudaVisibleDevices(job.gpus ?? s.gpus);
     if (cvd !== undefined) env['CUDA_VISIBLE_DEVICES'] = cvd;
     const fd = openSync(job.logPath, 'a');
     try {

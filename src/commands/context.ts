@@ -9,6 +9,7 @@ import { buildPlan, type PlanOptions, type PlanResult } from '../planner/plan.js
 import type { TrainerViewFactory } from '../planner/trainer-view.js';
 import { trainerViewFor } from '../backends/trainer-view.js';
 import type { BackendName, GpuSpec } from '../pipeline/schema.js';
+import { GPU_IDS, expandGpuIds } from '../pipeline/gpus.js';
 import { projectRoot } from '../util/project-root.js';
 import { EXIT, FluxError } from '../util/errors.js';
 import { runDirOption } from '../state/run-dir.js';
@@ -70,8 +71,8 @@ export function parseGpus(v: string | undefined): GpuSpec | undefined {
     const n = Number(v);
     if (n >= 1) return n;
   }
-  if (/^[0-9]+(,[0-9]+)+$/.test(v)) return v;
-  throw new FluxError('usage', `--gpus "${v}" is not all, none, a count or a list of ids`, 'use --gpus all, --gpus 2, --gpus 0,1 or --gpus none', 'bad-input');
+  if (/[,-]/.test(v) && GPU_IDS.test(v)) return expandGpuIds(v);
+  throw new FluxError('usage', `--gpus "${v}" is not all, none, a count, a list of ids or a range`, 'use --gpus all, --gpus 2, --gpus 0,1, --gpus 0-7 or --gpus none', 'bad-input');
 }
 
 export function parseBackend(v: string | undefined): BackendName | undefined {

@@ -44,6 +44,8 @@ export interface RoundOptions {
   localEnv?: string;
   hfCache?: string;
   pollMs?: number;
+  maxParallel?: number;
+  keepGoing?: boolean;
 }
 
 function invokingUser(): string | undefined {
@@ -200,6 +202,8 @@ async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: 
     interrupt: session.signals.interrupt,
     kill: session.signals.kill,
     detach: o.detach ?? false,
+    maxParallel: o.maxParallel ?? plan.maxParallel ?? 1,
+    keepGoing: o.keepGoing ?? false,
     ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
     onCurrent: (k) => session.setCurrent(k),
   }).run();

@@ -89,4 +89,8 @@ export interface Plan {
   /** the complete dataset_info.json */
   datasetInfo: Record<string, Record<string, unknown>>;
   allowExtraArgs: boolean;
+  /** the GPUs the instances share (the CLI's --gpus, else the pipeline's); each instance's `gpus` is what it asks of it */
+  gpuPool: GpuSpec;
+  /** the pipeline's max_parallel, if it sets one */
+  maxParallel?: number;
 }

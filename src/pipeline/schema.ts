@@ -1,3 +1,4 @@
+import { GPU_IDS, expandGpuIds } from './gpus.js';
 import { z } from 'zod';
 import { RESERVED_NAMES } from '../util/own.js';
 
@@ -119,7 +120,7 @@ export const GpuSpec = z.union([
   z.literal('all'),
   z.literal('none'),
   z.number().int().min(1),
-  z.string().regex(/^[0-9]+(,[0-9]+)*$/, 'a comma-separated list of GPU ids such as "0,1"'),
+  z.string().regex(GPU_IDS, 'a comma-separated list of GPU ids or ranges such as "0,1" or "0-7"').transform(expandGpuIds),
 ]);
 export type GpuSpec = z.infer<typeof GpuSpec>;
 
@@ -248,6 +249,8 @@ export const PipelineSpec = z
     stages: z.array(StageSpec).min(1),
     backend: BackendName.default('docker'),
     gpus: GpuSpec.default('all'),
+    /** how many stage instances may run at once (besides the GPU pool); --max-parallel overrides it */
+    max_parallel: z.number().int().min(1).optional(),
     docker: DockerSettings.default(DockerSettings.parse({})),
     local: LocalSettings.default({}),
     slurm: SlurmSettings.default(SlurmSettings.parse({})),

@@ -31,7 +31,13 @@ function common(scope: InstanceScope, s: StageSpec, index: number, round: number
   const deps = new Set<string>();
   for (const a of s.after) if (scope.catalog.runsIn(a, round)) deps.add(stageKey(round, a));
   const outputDir = outputDirOf(scope.runDir, round, s.id);
-  return { key: stageKey(round, s.id), at: ['stages', index], outputDir, trainerOutputDir: scope.view.runPath(outputDir), deps, gpus: scope.gpus ?? s.gpus ?? scope.spec.gpus };
+  return { key: stageKey(round, s.id), at: ['stages', index], outputDir, trainerOutputDir: scope.view.runPath(outputDir), deps, gpus: stageGpus(scope, s) };
+}
+
+/** What an instance asks of the GPU pool: its own `gpus`, else the whole pool; `--gpus none` leaves every stage without GPUs. */
+function stageGpus(scope: InstanceScope, s: StageSpec): GpuSpec {
+  const pool = scope.gpus ?? scope.spec.gpus;
+  return pool === 'none' ? 'none' : (s.gpus ?? pool);
 }
 
 /** A model as the trainer sees it: a stage output inside the run dir, a local base model as an input, or a hub id. */

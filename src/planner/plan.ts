@@ -83,6 +83,8 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
     stages,
     datasetInfo: scope.table.info,
     allowExtraArgs: spec.allow_extra_args,
+    gpuPool: opts.gpus ?? spec.gpus,
+    ...(spec.max_parallel !== undefined ? { maxParallel: spec.max_parallel } : {}),
   };
   return ok({ plan, warnings: diags });
 }

@@ -20,7 +20,9 @@ import { sleep } from '../util/sleep.js';
 import { err, type Result } from '../util/result.js';
 import { unreachable } from '../util/unreachable.js';
 import { crashPoint } from '../util/crash-point.js';
-import { EXIT } from '../util/errors.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import { GpuPool } from './gpu-pool.js';
+import { runReady } from './ready-set.js';
 
 export interface SchedulerOptions {
   plan: Plan;
@@ -42,7 +44,11 @@ export interface SchedulerOptions {
   detach: boolean;
   pollMs?: number;
   /** tells the lock what is running, for a second CLI's error message */
-  onCurrent?: (key: string | undefined) => void;
+  onCurrent?: (keys: string | undefined) => void;
+  /** instances running at once, besides the GPU pool (default 1) */
+  maxParallel?: number;
+  /** after a failure, still start the instances that do not depend on it */
+  keepGoing?: boolean;
 }
 
 export type { StageOutcome };
@@ -54,6 +60,7 @@ interface FailedAttempt {
   exitCode: number | null;
   oomKilled: boolean;
 }
+type WorkAction = Extract<PlannedAction, { action: 'run' | 'rerun' | 'resume' | 'reattach' }>;
 type AttemptResult = { kind: 'done' | 'interrupted' | 'detached' } | FailedAttempt;
 /** how following a job ended: the backend's word (detached: with --detach, Ctrl-C stopped only the following), or Ctrl-C stopped the job */
 type Ended = JobExit | { kind: 'interrupted' };
@@ -73,8 +80,9 @@ export interface RunOutcome {
 const LOG_TAIL_LINES = 200;
 
 /**
- * Executes a plan: one stage instance at a time in dependency order, each through the backend, an
- * output becoming the next stage's input only after it is verified. It consumes the plan and the
+ * Executes a plan: every instance whose inputs are verified is ready and starts while --max-parallel
+ * and the GPU pool allow (ready-set.ts), each through the backend, an output becoming another
+ * stage's input only after it is verified. It consumes the plan and the
  * planned actions; it decides nothing about freshness itself.
  */
 export class Scheduler {
@@ -94,26 +102,27 @@ export class Scheduler {
     const { plan, actions } = this.#o;
     const byKey = new Map(actions.map((a) => [a.key, a]));
     if (plan.stages.some((s) => s.kind === 'train')) writeDatasetInfo(plan);
-    let exitCode: number = EXIT.ok;
-    for (const s of plan.stages) {
-      if (this.#o.interrupt.aborted) {
-        exitCode = EXIT.interrupted;
-        break;
-      }
-      const a = actionOf(byKey, s.key);
-      const outcome = await this.#stage(s, a);
-      this.#outcomes.set(s.key, outcome);
-      if (outcome === 'failed' || outcome === 'blocked') exitCode = EXIT.stageFailed;
-      if (outcome === 'interrupted' || outcome === 'detached') {
-        exitCode = EXIT.interrupted;
-        break;
-      }
-    }
+    // Slurm places its jobs itself: only --max-parallel limits what is in flight there
+    const pool = new GpuPool(plan.backend === 'slurm' ? 'none' : plan.gpuPool);
+    const result = await runReady(
+      plan.stages,
+      {
+        settle: (s) => this.#settle(s, actionOf(byKey, s.key)),
+        isReattach: (s) => actionOf(byKey, s.key).action === 'reattach',
+        verified: (key) => this.#verified.has(key),
+        block: (s, reason) => this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason }),
+        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus),
+        onRunning: (keys) => this.#o.onCurrent?.(keys.length > 0 ? keys.join(', ') : undefined),
+      },
+      { maxParallel: this.#o.maxParallel ?? 1, keepGoing: this.#o.keepGoing ?? false, pool, interrupt: this.#o.interrupt },
+    );
     this.#o.onCurrent?.(undefined);
-    return { exitCode, outcomes: this.#outcomes };
+    for (const [k, v] of result.outcomes) this.#outcomes.set(k, v);
+    return { exitCode: result.exitCode, outcomes: this.#outcomes };
   }
 
-  async #stage(s: PlanStage, a: PlannedAction): Promise<StageOutcome> {
+  /** The instances decided without running them; undefined for those that must run. */
+  #settle(s: PlanStage, a: PlannedAction): StageOutcome | undefined {
     const emit = this.#o.emit;
     switch (a.action) {
       case 'skip':
@@ -126,29 +135,22 @@ export class Scheduler {
       case 'rerun':
       case 'resume':
       case 'reattach':
-        return this.#work(s, a);
+        return undefined;
       default:
         return unreachable(a, 'action');
     }
   }
 
   /** Runs (or follows) a stage instance to its end, retrying transient failures. */
-  async #work(s: PlanStage, a: Extract<PlannedAction, { action: 'run' | 'rerun' | 'resume' | 'reattach' }>): Promise<StageOutcome> {
+  async #work(s: PlanStage, a: WorkAction, gpus: GpuSpec | undefined): Promise<StageOutcome> {
     const emit = this.#o.emit;
-    // an unverified output never feeds another stage
-    const missing = s.dependsOn.filter((d) => !this.#verified.has(d));
-    if (missing.length > 0 && a.action !== 'reattach') {
-      emit({ type: 'stage-blocked', ts: now(), key: s.key, reason: `input ${missing.join(', ')} is not finished and verified` });
-      return 'blocked';
-    }
     if (a.action === 'rerun' || a.action === 'run') moveAside(this.#layout, s, this.#o.emit, a.action === 'rerun' ? 'rerun' : 'earlier attempt left no usable checkpoint');
     if (a.action === 'resume') quarantineBroken(this.#layout, s, this.#o.emit);
-    this.#o.onCurrent?.(s.key);
     let attempt = a.action === 'reattach' ? a.live.attempt : lastAttemptNumber(this.#o.initial, this.#o.plan.runDir, s.key) + 1;
     let reattach = a.action === 'reattach' ? a.live : undefined;
     let previous: { cause: Cause; step: number | undefined } | undefined;
     for (let tries = 1; ; tries++) {
-      const result = await this.#attempt(s, attempt, reattach);
+      const result = await this.#attempt(s, attempt, reattach, gpus);
       reattach = undefined;
       if (result.kind !== 'failed') return result.kind;
       const { cause, step } = result;
@@ -193,10 +195,10 @@ export class Scheduler {
   }
 
   /** One attempt: start it (or re-attach to it), watch its progress until it exits, then judge it. */
-  async #attempt(s: PlanStage, attempt: number, existing: LiveJob | undefined): Promise<AttemptResult> {
+  async #attempt(s: PlanStage, attempt: number, existing: LiveJob | undefined, gpus: GpuSpec | undefined): Promise<AttemptResult> {
     const { plan, emit } = this.#o;
     const fp = this.#o.fingerprints.get(s.key) as Fingerprint;
-    const job: JobSpec = { runId: this.#o.runId, runDir: plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: this.#layout.attemptLog(s.key, attempt) };
+    const job: JobSpec = { runId: this.#o.runId, runDir: plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: this.#layout.attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
     const t0 = Date.now();
     const progress = new AttemptProgress(s, emit);
     let handle: JobHandleRecord;

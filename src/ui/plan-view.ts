@@ -14,6 +14,7 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
       backend: plan.backend,
       image: plan.image,
       mounts: plan.mounts,
+      gpu_pool: plan.gpuPool,
       stages: plan.stages.map((s) => {
         const a = actionOf(byKey, s.key);
         return {
@@ -38,6 +39,8 @@ export function printPlan(plan: Plan, actions: PlannedAction[], json: boolean, w
           command: s.command,
           env: s.env,
           gpus: s.gpus,
+          // what the executor takes from the pool while the instance runs (one slot of --max-parallel)
+          resources: { gpus: s.gpus, slots: 1 },
           image: s.image,
         };
       }),
