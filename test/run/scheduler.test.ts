@@ -10,7 +10,7 @@ import type { RunEvent } from '../../src/run/events.js';
 import { Scheduler } from '../../src/run/scheduler.js';
 import { FakeBackend, type Script } from '../helpers/fake-backend.js';
 import { Rig } from '../helpers/rig.js';
-import { commandPlan } from '../helpers/command-plan.js';
+import { COMMAND_PIPELINE, commandPlan } from '../helpers/command-plan.js';
 import type { Pipeline } from '../../src/pipeline/load.js';
 
 const rig = new Rig('scheduler');
@@ -26,7 +26,7 @@ interface Ran {
   backend: FakeBackend;
 }
 
-async function run(scripts: Record<string, Script[]>, o: { interrupt?: AbortController; detach?: boolean; maxAttempts?: number; state?: RunState; plan?: { p: Pipeline; plan: Plan } } = {}): Promise<Ran> {
+async function run(scripts: Record<string, Script[]>, o: { interrupt?: AbortController; detach?: boolean; maxAttempts?: number; state?: RunState; plan?: { p: Pipeline; plan: Plan }; maxParallel?: number; keepGoing?: boolean } = {}): Promise<Ran> {
   const { p, plan } = o.plan ?? setup();
   const backend = new FakeBackend(scripts);
   const fps = fingerprintPlan(plan, { hashData: false });
@@ -52,6 +52,8 @@ async function run(scripts: Record<string, Script[]>, o: { interrupt?: AbortCont
     interrupt: interrupt.signal,
     detach: o.detach ?? false,
     pollMs: 5,
+    ...(o.maxParallel !== undefined ? { maxParallel: o.maxParallel } : {}),
+    ...(o.keepGoing !== undefined ? { keepGoing: o.keepGoing } : {}),
   }).run();
   return { exitCode: result.exitCode, outcomes: Object.fromEntries(result.outcomes), events, state, backend };
 }
@@ -167,4 +169,59 @@ describe('scheduler (fake backend)', () => {
     assert.equal(r.outcomes['r1/use'], 'blocked');
     assert.ok(!existsSync(join(plan.stages[1]?.outputDir ?? '', 'done.txt')));
   });
+
+  describe('several stage instances at once', () => {
+    /** two independent stages, each asking for 2 GPUs of a pool of 4 */
+    const wide = () =>
+      commandPlan(
+        rig,
+        COMMAND_PIPELINE.replace("    after: [gen]\n", '').replace('stages:\n', 'gpus: "0-3"\nstages:\n').replace(/kind: command\n/g, 'kind: command\n    gpus: 2\n'),
+      );
+
+    it('gives each running instance its own GPU ids from the pool, in the job it starts', async () => {
+      const r = await run({ 'r1/gen': [{ kind: 'hang' }], 'r1/use': [{ kind: 'hang' }] }, { plan: wide(), maxParallel: 2, interrupt: abortSoon() });
+      assert.deepEqual(r.backend.started.map((j) => [j.stage.key, j.gpus]), [
+        ['r1/gen', '0,1'],
+        ['r1/use', '2,3'],
+      ]);
+    });
+
+    it('Ctrl-C stops every running instance and records each interruption (exit 130)', async () => {
+      const r = await run({ 'r1/gen': [{ kind: 'hang' }], 'r1/use': [{ kind: 'hang' }] }, { plan: wide(), maxParallel: 2, interrupt: abortSoon() });
+      assert.equal(r.exitCode, 130);
+      assert.deepEqual(r.backend.stopped.sort(), ['c-r1/gen-1', 'c-r1/use-1']);
+      assert.deepEqual(r.outcomes, { 'r1/gen': 'interrupted', 'r1/use': 'interrupted' });
+      assert.deepEqual(r.events.filter((e) => e.type === 'stage-interrupted').length, 2);
+    });
+
+    it('with --detach, Ctrl-C leaves every running instance running', async () => {
+      const r = await run({ 'r1/gen': [{ kind: 'hang' }], 'r1/use': [{ kind: 'hang' }] }, { plan: wide(), maxParallel: 2, interrupt: abortSoon(), detach: true });
+      assert.equal(r.exitCode, 130);
+      assert.deepEqual(r.backend.stopped, []);
+      assert.deepEqual(r.outcomes, { 'r1/gen': 'detached', 'r1/use': 'detached' });
+    });
+
+    it('a failed instance never stops its running sibling, which finishes; exit 1', async () => {
+      const r = await run({ 'r1/gen': [{ kind: 'exit', exitCode: 3 }] }, { plan: wide(), maxParallel: 2, maxAttempts: 1 });
+      assert.equal(r.exitCode, 1);
+      assert.deepEqual(r.outcomes, { 'r1/gen': 'failed', 'r1/use': 'done' });
+      assert.deepEqual(r.backend.stopped, []);
+    });
+
+    it('one slot: after a failure the independent instance is not started unless --keep-going', async () => {
+      const failing = { 'r1/gen': [{ kind: 'exit' as const, exitCode: 3 }] };
+      const stop = await run(failing, { plan: wide(), maxAttempts: 1 });
+      assert.deepEqual(stop.outcomes, { 'r1/gen': 'failed', 'r1/use': 'blocked' });
+      assert.match(JSON.stringify(stop.events.filter((e) => e.type === 'stage-blocked')), /pass --keep-going/);
+      const go = await run(failing, { plan: wide(), maxAttempts: 1, keepGoing: true });
+      assert.deepEqual(go.outcomes, { 'r1/gen': 'failed', 'r1/use': 'done' });
+      assert.equal(go.exitCode, 1);
+    });
+  });
 });
+
+function abortSoon(ms = 80): AbortController {
+  const c = new AbortController();
+  setTimeout(() => c.abort(), ms);
+  return c;
+}
