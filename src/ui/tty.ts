@@ -42,7 +42,7 @@ class Slot {
   /** listr2's task body: shows what is known now, then waits for the ending and applies it. */
   async run(t: Task): Promise<void> {
     this.task = t;
-    if (this.output !== undefined && !this.ending) t.output = this.output;
+    if (!this.ending) t.output = this.output ?? 'waiting';
     await this.settled;
     const e = this.ending as Ending;
     switch (e.kind) {
@@ -61,7 +61,8 @@ class Slot {
 /** The live tree for a terminal: rounds, then stages, with step/total, loss, lr and ETA; a summary at the end. */
 export class TtyRenderer implements Renderer {
   #slots = new Map<string, Slot>();
-  #running: Slot | undefined;
+  /** the instances running now, by key: several run at once with --max-parallel */
+  readonly #running = new Map<string, Slot>();
   #done: Promise<unknown>;
   #summary: RunSummary;
 
@@ -84,7 +85,8 @@ export class TtyRenderer implements Renderer {
           }
           return task.newListr(
             slots.map((slot) => ({ title: slot.title, task: (_c: unknown, t: Task) => slot.run(t) })),
-            { concurrent: false, exitOnError: false },
+            // side by side: every instance of the round has its line at once, the running ones with their progress
+            { concurrent: true, exitOnError: false },
           );
         },
       })),
@@ -112,12 +114,12 @@ export class TtyRenderer implements Renderer {
         slot.say(formatProgress(e));
         break;
       case 'stage-starting':
-        this.#running = slot;
+        this.#running.set(e.key, slot);
         slot.say(e.resumeFrom !== undefined ? `resuming from checkpoint-${e.resumeFrom}` : `starting attempt ${e.attempt}`);
         break;
       case 'stage-started':
       case 'stage-reattached':
-        this.#running = slot;
+        this.#running.set(e.key, slot);
         slot.say(`${e.type === 'stage-reattached' ? 're-attached to' : 'running in'} ${e.handle.name ?? e.handle.id}`);
         break;
       case 'stage-retry':
@@ -156,8 +158,7 @@ export class TtyRenderer implements Renderer {
 
   notice(text: string): void {
     // listr2 holds the terminal: a line on stderr would only appear after the tree ends
-    const slot = this.#running;
-    if (slot && !slot.ending) slot.say(text);
+    for (const slot of this.#running.values()) if (!slot.ending) slot.say(text);
     // and once more under the tree, where it stays
     this.#summary.note(text);
   }
