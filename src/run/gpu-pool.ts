@@ -57,3 +57,13 @@ export class GpuPool {
     if (this.#wholeHolder === key) this.#wholeHolder = undefined;
   }
 }
+
+/**
+ * torchrun's rendezvous port for an instance given `gpus`: the planned port plus its lowest GPU id.
+ * Instances running at once hold disjoint ids, so two trainings on one host never share a port.
+ */
+export function withOwnMasterPort(env: Record<string, string>, gpus: GpuSpec | undefined): Record<string, string> {
+  const port = env['MASTER_PORT'];
+  if (port === undefined || typeof gpus !== 'string') return env;
+  return { ...env, MASTER_PORT: String(Number(port) + Math.min(...gpus.split(',').map(Number))) };
+}

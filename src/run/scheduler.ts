@@ -21,7 +21,7 @@ import { err, type Result } from '../util/result.js';
 import { unreachable } from '../util/unreachable.js';
 import { crashPoint } from '../util/crash-point.js';
 import type { GpuSpec } from '../pipeline/schema.js';
-import { GpuPool } from './gpu-pool.js';
+import { GpuPool, withOwnMasterPort } from './gpu-pool.js';
 import { runReady } from './ready-set.js';
 
 export interface SchedulerOptions {
@@ -198,7 +198,8 @@ export class Scheduler {
   async #attempt(s: PlanStage, attempt: number, existing: LiveJob | undefined, gpus: GpuSpec | undefined): Promise<AttemptResult> {
     const { plan, emit } = this.#o;
     const fp = this.#o.fingerprints.get(s.key) as Fingerprint;
-    const job: JobSpec = { runId: this.#o.runId, runDir: plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: this.#layout.attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
+    const stage = gpus === undefined ? s : { ...s, env: withOwnMasterPort(s.env, gpus) };
+    const job: JobSpec = { runId: this.#o.runId, runDir: plan.runDir, stage, attempt, fingerprint: fp.hash, logPath: this.#layout.attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
     const t0 = Date.now();
     const progress = new AttemptProgress(s, emit);
     let handle: JobHandleRecord;

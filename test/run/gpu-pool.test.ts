@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandGpuIds } from '../../src/pipeline/gpus.js';
-import { GpuPool } from '../../src/run/gpu-pool.js';
+import { GpuPool, withOwnMasterPort } from '../../src/run/gpu-pool.js';
 import { parseGpus } from '../../src/commands/context.js';
 
 describe('the GPU pool', () => {
@@ -42,5 +42,13 @@ describe('the GPU pool', () => {
     assert.equal(parseGpus('0,1,2,3'), '0,1,2,3');
     assert.equal(parseGpus('4'), 4);
     assert.throws(() => parseGpus('0-'), /--gpus "0-" is not all, none, a count, a list of ids or a range/);
+  });
+
+  it("gives each instance holding GPUs its own torchrun port, so two trainings on one host never collide", () => {
+    const env = { MASTER_PORT: '29500', FORCE_TORCHRUN: '1' };
+    assert.equal(withOwnMasterPort(env, '2,3').MASTER_PORT, '29502');
+    assert.equal(withOwnMasterPort(env, '0,1').MASTER_PORT, '29500');
+    assert.equal(withOwnMasterPort(env, undefined), env);
+    assert.deepEqual(withOwnMasterPort({ A: '1' }, '4'), { A: '1' });
   });
 });
