@@ -14,6 +14,7 @@ import { renderConfigYaml } from '../src/llamafactory/config-yaml.js';
 import { projectRoot } from '../src/util/project-root.js';
 import { writeReport } from '../src/report/write.js';
 import { syntheticRun } from '../test/helpers/synthetic-run.js';
+import { parallel } from './parallel.js';
 
 const QUICK = process.argv.includes('--quick');
 /** --only NAME: run one part (e.g. `npm run bench -- --only report`) */
@@ -323,6 +324,7 @@ async function main(): Promise<void> {
     ['start-up', startup, false],
     ['scaling', scaling, false],
     ['report', report, false],
+    ['parallel', () => parallel(QUICK, rows, results), false],
     ['orchestration overhead', overhead, true],
     ['logs', logs, true],
     ['resume cost', resumeCost, true],
