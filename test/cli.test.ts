@@ -13,7 +13,7 @@ describe('CLI conventions', () => {
     [['round', '--n', '2', '--max-attempts', 'abc'], /^flux-train round: option '--max-attempts <n>' argument 'abc' is invalid\. --max-attempts must be a whole number from 1 to 100\.$/],
     [['round', '--n', '2', '--grace', '-5'], /^flux-train round: option '--grace <seconds>' argument '-5' is invalid\./],
     [['round', '--n', 'three'], /^flux-train round: option '-n, --n <rounds>' argument 'three' is invalid/],
-    [['round', '--n', '1', '--gpus', 'nine'], /^flux-train round: option '--gpus <spec>' argument 'nine' is invalid\. --gpus "nine" is not all, none, a count or a list of ids/],
+    [['round', '--n', '1', '--gpus', 'nine'], /^flux-train round: option '--gpus <spec>' argument 'nine' is invalid\. --gpus "nine" is not all, none, a count, a list of ids or a range/],
     [['round'], /^flux-train round: the number of rounds is missing; pass --n N/],
     [['resume', '--n', '3'], /^flux-train resume: unknown option '--n'$/],
     [['resume', '--only', 'proposer_sft'], /^flux-train resume: unknown option '--only'$/],
