@@ -45,7 +45,7 @@ export type RunEvent = Base &
       }
     | { type: 'stage-planned'; key: string; action: StageAction; reason: string; fingerprint: string; fields: Record<string, string>; checkpoint?: number }
     | { type: 'stage-skipped'; key: string; reason: string }
-    | { type: 'stage-starting'; key: string; attempt: number; fingerprint: string; fields: Record<string, string>; resumeFrom?: number }
+    | { type: 'stage-starting'; key: string; attempt: number; fingerprint: string; fields: Record<string, string>; resumeFrom?: number; /** GPU ids the pool gave this attempt, recorded before it starts so a re-attach holds the same ones */ gpus?: string }
     | { type: 'stage-started'; key: string; attempt: number; handle: JobHandleRecord }
     | { type: 'stage-reattached'; key: string; attempt: number; handle: JobHandleRecord; running: boolean }
     | { type: 'stage-progress'; key: string; step: number; total: number; loss?: number; lr?: number; epoch?: number; percentage?: number; elapsed?: string; remaining?: string }

@@ -13,8 +13,8 @@ export interface ReadyStage {
 export interface ReadyHooks<S extends ReadyStage> {
   /** the outcome of an instance decided without running it (skip, blocked), its event emitted; undefined when it must run */
   settle(s: S): StageOutcome | undefined;
-  /** a job that already runs (re-attach): followed at once, whatever its inputs or the limits */
-  isReattach(s: S): boolean;
+  /** a job that already runs (re-attach), with the GPUs it holds: followed first, whatever its inputs or the limits; undefined for the others */
+  reattach(s: S): { gpus: GpuSpec } | undefined;
   /** whether an instance's outputs are finished and verified, so that they may feed another */
   verified(key: string): boolean;
   block(s: S, reason: string): void;
@@ -62,8 +62,9 @@ export async function runReady<S extends ReadyStage>(stages: S[], hooks: ReadyHo
   const tryStart = (s: S): boolean => {
     const settled = hooks.settle(s);
     if (settled !== undefined) return record(s.key, settled), true;
-    if (hooks.isReattach(s)) {
-      const g = limits.pool.request(s.key, s.gpus);
+    const held = hooks.reattach(s);
+    if (held !== undefined) {
+      const g = limits.pool.request(s.key, held.gpus);
       return launch(s, g.kind === 'granted' ? g.gpus : undefined), true;
     }
     if (s.dependsOn.some((d) => inPlan.has(d) && !outcomes.has(d))) return false;
@@ -82,7 +83,8 @@ export async function runReady<S extends ReadyStage>(stages: S[], hooks: ReadyHo
     return true;
   };
 
-  let pending = [...stages];
+  // re-attached jobs hold their GPUs before anything new asks for some
+  let pending = [...stages.filter((s) => hooks.reattach(s) !== undefined), ...stages.filter((s) => hooks.reattach(s) === undefined)];
   for (;;) {
     if (limits.interrupt.aborted) halted = true;
     if (!halted) pending = pending.filter((s) => !tryStart(s));

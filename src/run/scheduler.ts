@@ -108,7 +108,7 @@ export class Scheduler {
       plan.stages,
       {
         settle: (s) => this.#settle(s, actionOf(byKey, s.key)),
-        isReattach: (s) => actionOf(byKey, s.key).action === 'reattach',
+        reattach: (s) => this.#heldGpus(s, actionOf(byKey, s.key)),
         verified: (key) => this.#verified.has(key),
         block: (s, reason) => this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason }),
         launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus),
@@ -119,6 +119,13 @@ export class Scheduler {
     this.#o.onCurrent?.(undefined);
     for (const [k, v] of result.outcomes) this.#outcomes.set(k, v);
     return { exitCode: result.exitCode, outcomes: this.#outcomes };
+  }
+
+  /** For a job that already runs: the GPU ids its attempt was given (else what its stage asks), so the pool never hands them out twice. */
+  #heldGpus(s: PlanStage, a: PlannedAction): { gpus: GpuSpec } | undefined {
+    if (a.action !== 'reattach') return undefined;
+    const held = this.#o.initial.stages[s.key]?.attempts.find((x) => x.n === a.live.attempt)?.gpus;
+    return { gpus: held ?? s.gpus };
   }
 
   /** The instances decided without running them; undefined for those that must run. */
@@ -221,7 +228,7 @@ export class Scheduler {
     const { plan, emit } = this.#o;
     const resumeFrom = s.kind === 'train' ? listCheckpoints(s.outputDir).find((c) => c.valid)?.step : undefined;
     crashPoint('before-starting');
-    emit({ type: 'stage-starting', ts: now(), key: s.key, attempt: job.attempt, fingerprint: fp.hash, fields: fp.fields, ...(resumeFrom !== undefined ? { resumeFrom } : {}) });
+    emit({ type: 'stage-starting', ts: now(), key: s.key, attempt: job.attempt, fingerprint: fp.hash, fields: fp.fields, ...(resumeFrom !== undefined ? { resumeFrom } : {}), ...(typeof job.gpus === 'string' ? { gpus: job.gpus } : {}) });
     this.#verified.delete(s.key);
     assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
     if (s.kind === 'train') writeStageConfig(plan, s, this.#o.keySet);

@@ -12,6 +12,8 @@ export interface AttemptRecord {
   endedAt?: string;
   handle?: JobHandleRecord;
   resumeFrom?: number;
+  /** the GPU ids the pool gave this attempt */
+  gpus?: string;
   /** first and last training step seen in this attempt (from trainer_log.jsonl) */
   firstStep?: number;
   lastStep?: number;
@@ -170,6 +172,7 @@ function stageStarting(st: StageState, e: EventOf<'stage-starting'>): void {
   const a = attempt(st, e.attempt);
   a.startedAt = e.ts;
   if (e.resumeFrom !== undefined) a.resumeFrom = e.resumeFrom;
+  if (e.gpus !== undefined) a.gpus = e.gpus;
 }
 
 function stageProgress(st: StageState, e: EventOf<'stage-progress'>): void {

@@ -19,13 +19,13 @@ class Harness {
   readonly interrupt = new AbortController();
   result: Promise<ReadyResult>;
 
-  constructor(stages: ReadyStage[], o: { maxParallel?: number; keepGoing?: boolean; pool?: GpuSpec; reattach?: string[]; skip?: string[]; verified?: string[] } = {}) {
+  constructor(stages: ReadyStage[], o: { maxParallel?: number; keepGoing?: boolean; pool?: GpuSpec; reattach?: string[]; held?: Record<string, GpuSpec>; skip?: string[]; verified?: string[] } = {}) {
     for (const k of o.verified ?? []) this.verified.add(k);
     this.result = runReady(
       stages,
       {
         settle: (s) => (o.skip?.includes(s.key) ? 'skipped' : undefined),
-        isReattach: (s) => o.reattach?.includes(s.key) ?? false,
+        reattach: (s) => (o.reattach?.includes(s.key) ? { gpus: o.held?.[s.key] ?? s.gpus } : undefined),
         verified: (k) => this.verified.has(k),
         block: (s, reason) => this.blocked.set(s.key, reason),
         launch: (s, gpus) => this.#launch(s, gpus),
@@ -214,5 +214,22 @@ describe('the ready set', () => {
     const r = await h.result;
     assert.equal(r.outcomes.get('r1/proposer_sft'), 'skipped');
     assert.equal(r.exitCode, 0);
+  });
+
+  it('a re-attached job keeps the GPU ids its attempt was given; new instances get the others', async () => {
+    const stages = [
+      { key: 'r1/a', dependsOn: [], gpus: 2 as const },
+      { key: 'r1/b', dependsOn: [], gpus: 2 as const },
+    ];
+    const h = new Harness(stages, { maxParallel: 2, pool: '0,1,2,3', reattach: ['r1/b'], held: { 'r1/b': '0,1' } });
+    await settle();
+    assert.deepEqual(h.started, [
+      { key: 'r1/b', gpus: '0,1' },
+      { key: 'r1/a', gpus: '2,3' },
+    ]);
+    assert.deepEqual(h.overlaps, []);
+    await h.end('r1/a');
+    await h.end('r1/b');
+    assert.equal((await h.result).exitCode, 0);
   });
 });
