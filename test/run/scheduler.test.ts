@@ -184,6 +184,8 @@ describe('scheduler (fake backend)', () => {
         ['r1/gen', '0,1'],
         ['r1/use', '2,3'],
       ]);
+      // recorded before the job starts, so a re-attach after a crash holds the same ids
+      assert.equal(r.state.stages['r1/use']?.attempts[0]?.gpus, '2,3');
     });
 
     it('Ctrl-C stops every running instance and records each interruption (exit 130)', async () => {
