@@ -60,6 +60,13 @@ describe('several stages at once on a real Docker Engine (--max-parallel 2)', { 
     const rig = await demoRig('parallel-kill');
     const child = rig.cli(ARGS, {}, 300_000);
     await waitFor(async () => (await containersOf(rig.runDir)).filter((c) => c.state === 'running').length === 2, 120_000, 'two running containers');
+    // status shows every running stage, and the lock names them all
+    const st = await rig.cli(['status', '--run-dir', 'run', '--json']);
+    assert.equal(st.exitCode, 0, st.all);
+    const view = JSON.parse(st.stdout) as { running: { current?: string } | null; stages: { key: string; status: string }[] };
+    assert.deepEqual(view.stages.filter((x) => x.status === 'running').map((x) => x.key).sort(), ['r1/proposer_sft', 'r1/reasoner_dpo']);
+    assert.match(view.running?.current ?? '', /r1\/proposer_sft/);
+    assert.match(view.running?.current ?? '', /r1\/reasoner_dpo/);
     child.kill('SIGKILL');
     assert.equal((await child).signal, 'SIGKILL');
     const r = await rig.cli(ARGS, {}, 300_000);
