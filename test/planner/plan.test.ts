@@ -134,6 +134,24 @@ describe('plan', () => {
   });
 });
 
+describe('the GPU pool in the plan', () => {
+  it("the CLI's --gpus is the pool; a stage's own gpus is what it asks of it; --gpus none leaves every stage without GPUs", () => {
+    const file = variant((y) => y.replace('gpus: none\n', 'gpus: 0-7\nmax_parallel: 2\n').replace(/(\n  - id: reasoner_dpo\n {4}kind: train\n)/, '$1    gpus: "6,7"\n'));
+    const gpusOf = (p: Plan | undefined, k: string) => p?.stages.find((s) => s.key === k)?.gpus;
+    const fromFile = plan(file).plan;
+    assert.equal(fromFile?.gpuPool, '0,1,2,3,4,5,6,7', 'ranges are expanded');
+    assert.equal(fromFile?.maxParallel, 2);
+    assert.equal(gpusOf(fromFile, 'r1/reasoner_dpo'), '6,7');
+    assert.equal(gpusOf(fromFile, 'r1/proposer_sft'), '0,1,2,3,4,5,6,7', 'without its own gpus a stage asks for the whole pool');
+    const cli = plan(file, { gpus: 4 }).plan;
+    assert.equal(cli?.gpuPool, 4);
+    assert.equal(gpusOf(cli, 'r1/reasoner_dpo'), '6,7', "the CLI's pool does not erase what a stage asks");
+    assert.equal(gpusOf(cli, 'r1/proposer_sft'), 4);
+    const none = plan(file, { gpus: 'none' }).plan;
+    assert.ok(none?.stages.every((s) => s.gpus === 'none'));
+  });
+});
+
 describe('the shipped ReasonFlux-V2 pipeline', () => {
   it('plans 7 stage instances for 3 rounds: SFT in round 1 only, each DPO from its own previous output', () => {
     const file = join(process.cwd(), 'pipelines', 'reasonflux-v2.yaml');
