@@ -107,7 +107,9 @@ function decideOne(
   }
   if (forced !== undefined) return { key, action: 'rerun', reason: `forced by ${forced}; old outputs are moved aside` };
   const lastAttempt = st?.attempts[st.attempts.length - 1];
-  if (job && !job.running && st && !st.done && lastAttempt && lastAttempt.outcome === undefined && job.attempt === lastAttempt.n) {
+  // no outcome recorded yet, or only that a --detach session stopped following it: read how it ended
+  const unsettled = lastAttempt?.outcome === undefined || lastAttempt.outcome === 'detached';
+  if (job && !job.running && st && !st.done && lastAttempt && unsettled && job.attempt === lastAttempt.n) {
     return { key, action: 'reattach', reason: `attempt ${job.attempt} exited while no flux-train watched it; reading its outcome`, live: job };
   }
   const upstream = s.dependsOn.filter((d) => changing.has(d));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalBackend } from '../../src/backends/local.js';
 import type { Plan } from '../../src/pipeline/plan-types.js';
 import { pidAlive } from '../../src/util/proc.js';
-import { Rig } from '../helpers/rig.js';
+import { Rig, waitFor } from '../helpers/rig.js';
 import { standinEnv } from '../helpers/standin-env.js';
 
 /**
@@ -91,6 +91,22 @@ describe('run dir recovery and trust (local backend)', () => {
     } finally {
       bystander.kill('SIGKILL');
     }
+  });
+
+  it('--detach: a job that finished while no CLI watched has its outcome read, never started again', async () => {
+    const dir = rig.path('detach-done');
+    mkdirSync(join(dir, 'standin-control'), { recursive: true });
+    writeFileSync(join(dir, 'standin-control', 'r1-proposer_sft'), 'step_ms=300\n');
+    const child = round('detach-done', ['--detach']);
+    await waitFor(() => existsSync(join(dir, 'outputs/r1/proposer_sft/trainer_log.jsonl')), 30_000, 'training to start');
+    child.kill('SIGINT');
+    const r = await child;
+    assert.equal(r.exitCode, 130, r.all);
+    await waitFor(() => existsSync(join(dir, 'logs/r1-proposer_sft.attempt1.exit')), 30_000, 'the detached job to finish');
+    const again = await round('detach-done');
+    assert.equal(again.exitCode, 0, again.all);
+    assert.match(again.all, /r1\/proposer_sft: re-attached to attempt 1/);
+    assert.equal(launches(dir).filter((l) => l.includes('r1-proposer_sft')).length, 1, 'the finished job was not started again');
   });
 
   it('masks secrets in failure evidence, events.jsonl, state.json, flux-train.log and the terminal; fingerprints hold env hashes', async () => {
