@@ -100,7 +100,7 @@ function prepare(o: RoundOptions): Prepared {
   const recovered = stateRes.value === undefined ? recoverFromEvents(plan) : undefined;
   if (recovered && o.dryRun) process.stderr.write(`note: ${recovered.note}\n`);
   const state = stateRes.value ?? recovered?.state;
-  const fps = fingerprintPlan(plan, { hashData: o.hashData ?? false });
+  const fps = fingerprintPlan(plan, { hashData: o.hashData ?? false, recorded: (k) => state?.stages[k]?.done?.fields });
   const selection: Selection = { restart: o.restartStage ?? [], only: o.only ?? [], ...(o.from !== undefined ? { from: o.from } : {}) };
   checkSelection(plan, selection);
   return { file, p, rounds, plan, warnings, state, recovered, runId: state?.runId ?? randomUUID(), fps, selection };

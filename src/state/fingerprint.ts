@@ -42,6 +42,8 @@ const short = (v: unknown): string => {
 export interface FingerprintOptions {
   /** hash dataset contents instead of trusting size and mtime */
   hashData?: boolean;
+  /** the fields a stage instance finished with: a dataset is compared in the mode it was recorded in */
+  recorded?: (key: string) => Record<string, string> | undefined;
 }
 
 export function fingerprintPlan(plan: Plan, opts: FingerprintOptions = {}): Map<string, Fingerprint> {
@@ -62,7 +64,8 @@ function fingerprintStage(plan: Plan, s: PlanStage, done: Map<string, Fingerprin
     f['args.dataset'] = short(s.datasets.map((d) => d.declared));
     f['model'] = s.model.kind === 'base' ? `base:${s.model.ref}` : `stage:${s.model.key}`;
     if (s.refModel) f['ref_model'] = s.refModel.kind === 'base' ? `base:${s.refModel.ref}` : `stage:${s.refModel.key}`;
-    for (const d of s.datasets) f[`dataset.${d.declared}`] = d.producedBy ? `from:${d.producedBy}` : datasetIdentity(d.hostPath, opts.hashData ?? false);
+    const recorded = opts.recorded?.(s.key);
+    for (const d of s.datasets) f[`dataset.${d.declared}`] = d.producedBy ? `from:${d.producedBy}` : dataField(d.hostPath, opts.hashData ?? false, recorded?.[`dataset.${d.declared}`]);
   } else {
     f['command'] = short(s.command);
     f['outputs'] = short(s.expectedOutputs);
@@ -96,6 +99,20 @@ export function legacyHash(fields: Record<string, string>, renamed: ReadonlyMap<
     } else f[k] = v;
   }
   return touched ? hashFields(f) : undefined;
+}
+
+/**
+ * A dataset's identity in the mode asked for, unless the stage finished with it identified in the
+ * other mode (size and mtime versus content): then it is compared in that recorded mode, and kept
+ * as recorded when it still matches. Switching --hash-data on or off is no change to the data, so
+ * it must not rerun a finished stage; a stage that runs again records the mode asked for.
+ */
+function dataField(path: string, hashData: boolean, recorded: string | undefined): string {
+  const now = datasetIdentity(path, hashData);
+  if (recorded === undefined || recorded === now) return now;
+  const recordedMode = recorded.startsWith('content:') ? true : recorded.startsWith('stat:') ? false : undefined;
+  if (recordedMode === undefined || recordedMode === hashData) return now;
+  return datasetIdentity(path, recordedMode) === recorded ? recorded : now;
 }
 
 /** path + size + mtime of a file, or of every file in a folder; content hash on request. */

@@ -109,6 +109,25 @@ describe('run dir recovery and trust (local backend)', () => {
     assert.equal(launches(dir).filter((l) => l.includes('r1-proposer_sft')).length, 1, 'the finished job was not started again');
   });
 
+  it('--hash-data on an unchanged finished run reruns nothing (datasets compared in the recorded mode)', async () => {
+    const dir = await fresh('hash-data');
+    const dry = await round('hash-data', ['--hash-data', '--dry-run', '--json']);
+    assert.equal(dry.exitCode, 0, dry.all);
+    assert.deepEqual((JSON.parse(dry.stdout) as { stages: { action: string }[] }).stages.map((s) => s.action), ['skip', 'skip', 'skip', 'skip'], dry.stdout);
+    const r = await round('hash-data', ['--hash-data']);
+    assert.equal(r.exitCode, 0, r.all);
+    assert.equal(launches(dir).length, 3, 'no trainer started again');
+    // a dataset that really changed still reruns what reads it
+    const data = readFileSync(join(rig.dir, '.demo', 'data', 'sft.jsonl'), 'utf8');
+    writeFileSync(join(rig.dir, '.demo', 'data', 'sft.jsonl'), `${data}${data.split('\n')[0]}\n`);
+    try {
+      const changed = await round('hash-data', ['--hash-data', '--dry-run', '--json']);
+      assert.equal((JSON.parse(changed.stdout) as { stages: { key: string; action: string }[] }).stages.find((s) => s.key === 'r1/proposer_sft')?.action, 'rerun', changed.stdout);
+    } finally {
+      writeFileSync(join(rig.dir, '.demo', 'data', 'sft.jsonl'), data);
+    }
+  });
+
   it('masks secrets in failure evidence, events.jsonl, state.json, flux-train.log and the terminal; fingerprints hold env hashes', async () => {
     const token = 'hf_FakeSecretValue0123456789';
     const dir = rig.path('secrets');
