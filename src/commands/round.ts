@@ -16,8 +16,8 @@ import type { RunState } from '../state/state.js';
 import { hasRun, outputDirOfKey, readState, rebuildState } from '../state/store.js';
 import { redact, useSecrets } from '../util/redact.js';
 import { now, type RunEvent, type StageOutcome } from '../run/events.js';
-import { Scheduler } from '../run/scheduler.js';
-import { FluxError } from '../util/errors.js';
+import { Scheduler, type RunOutcome } from '../run/scheduler.js';
+import { FluxError, isFluxError } from '../util/errors.js';
 import { RunDir } from '../util/run-layout.js';
 import { EXIT, defaultRunDir, loadOrThrow, parseBackend, parseRounds, pipelinePath, planOrThrow, viewFor } from './context.js';
 
@@ -187,7 +187,20 @@ async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: 
     relay.early.push(...pre.value);
   }
   relay.connect((m) => emit({ type: 'warning', ts: now(), message: m }));
-  const result = await new Scheduler({
+  const result = await schedule(r, o, backend, session, actions).catch((e: unknown) => {
+    // a bad-input problem found mid-run (an output path leaving the run dir) still ends the session on record
+    if (isFluxError(e)) emit({ type: 'run-finished', ts: now(), ok: false, exitCode: e.exitCode, durationMs: Date.now() - t0, summary: e.shortMessage });
+    throw e;
+  });
+  emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary: summarize(result.outcomes) });
+  return result.exitCode;
+}
+
+/** The executor over this session: every event goes through the session. */
+function schedule(r: Prepared, o: RoundOptions, backend: Backend, session: RunSession, actions: PlannedAction[]): Promise<RunOutcome> {
+  const { plan, fps, runId, p } = r;
+  const store = session.store;
+  return new Scheduler({
     plan,
     runId,
     backend,
@@ -195,7 +208,7 @@ async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: 
     fingerprints: fps,
     actions,
     initial: store.state,
-    emit,
+    emit: (e) => session.emit(e),
     maxAttempts: o.maxAttempts ?? p.spec.retries.max_attempts,
     backoffSeconds: o.backoff ?? p.spec.retries.backoff_seconds,
     graceSeconds: o.grace ?? 30,
@@ -207,8 +220,6 @@ async function execute(r: Prepared, o: RoundOptions, backend: Backend, session: 
     ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
     onCurrent: (k) => session.setCurrent(k),
   }).run();
-  emit({ type: 'run-finished', ts: now(), ok: result.exitCode === 0, exitCode: result.exitCode, durationMs: Date.now() - t0, summary: summarize(result.outcomes) });
-  return result.exitCode;
 }
 
 /** "2 done, 1 skipped": how many stage instances ended which way. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInsideRunDir, checkRunDirPath, ensureDir, runDirOption } from '../../src/state/run-dir.js';
@@ -69,11 +69,11 @@ describe('run dir checks', () => {
 });
 
 describe('run dir problems through the CLI (exit 2 with a fix, never a crash)', () => {
-  let round: (runDir: string, extra?: string[]) => ReturnType<Rig['cli']>;
+  let round: (runDir: string, extra?: string[], timeoutMs?: number) => ReturnType<Rig['cli']>;
   before(async () => {
     await rig.demo();
     const { env, keys } = await standinEnv(rig);
-    round = (runDir, extra = []) => rig.cli(['round', '--n', '1', '--pipeline', 'pipelines/demo.yaml', '--run-dir', runDir, '--backend', 'local', '--local-env', env, ...extra], { STANDIN_KEYS: keys });
+    round = (runDir, extra = [], timeoutMs = 120_000) => rig.cli(['round', '--n', '1', '--pipeline', 'pipelines/demo.yaml', '--run-dir', runDir, '--backend', 'local', '--local-env', env, ...extra], { STANDIN_KEYS: keys }, timeoutMs);
   });
 
   const noCrash = (r: { exitCode?: number; all?: string }, code: number, re: RegExp) => {
@@ -141,4 +141,36 @@ describe('run dir problems through the CLI (exit 2 with a fix, never a crash)', 
     assert.deepEqual(readdirSync(outside), ['precious.txt']);
     assert.equal(existsSync(rig.path('sym', 'trash')), false);
   });
+
+  /** the last event of a run dir's log */
+  const lastEvent = (dir: string): { type: string; ok?: boolean; exitCode?: number; summary?: string } => {
+    const lines = readFileSync(join(dir, 'events.jsonl'), 'utf8').trim().split('\n');
+    return JSON.parse(lines.at(-1) as string) as { type: string };
+  };
+  let finished: string | undefined;
+  /** a copy of one finished run, to break in one way */
+  const copyOfFinished = async (name: string): Promise<string> => {
+    if (finished === undefined) {
+      const r = await round('finished-base');
+      assert.equal(r.exitCode, 0, r.all);
+      finished = rig.path('finished-base');
+    }
+    cpSync(finished, rig.path(name), { recursive: true });
+    return rig.path(name);
+  };
+
+  it('records the end of a session a FluxError stopped inside the scheduler (trash a symlink out of the run dir)', async () => {
+    const dir = await copyOfFinished('trash-link');
+    mkdirSync(rig.path('trash-elsewhere'), { recursive: true });
+    symlinkSync(rig.path('trash-elsewhere'), join(dir, 'trash'));
+    noCrash(await round('trash-link', ['--restart-stage', 'r1/sample_pairs']), 2, /outside the run dir/);
+    const last = lastEvent(dir);
+    assert.equal(last.type, 'run-finished', JSON.stringify(last));
+    assert.equal(last.ok, false);
+    assert.equal(last.exitCode, 2);
+    assert.match(last.summary ?? '', /outside the run dir/);
+    assert.deepEqual(readdirSync(rig.path('trash-elsewhere')), []);
+    assert.equal(existsSync(join(dir, 'lock.json')), false, 'the lock is released');
+  });
+
 });
