@@ -4,6 +4,7 @@ import { formatDiagnostic } from '../pipeline/diagnostics.js';
 import { envPrefix, renderRunScript, writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
+import { writeProblem } from '../state/run-dir.js';
 import { stageFileName } from '../util/run-layout.js';
 import type { Pipeline } from '../pipeline/load.js';
 import { manualView } from '../backends/trainer-view.js';
@@ -51,13 +52,26 @@ function ensureFolder(dir: string, what: string): void {
   if (st !== undefined && !st.isDirectory()) {
     throw new FluxError('output-folder', `${what} is ${st.isFile() ? 'a file' : 'not a folder'} (${dir})`, 'pass --out a new or existing folder, e.g. --out cfg', 'bad-input');
   }
+  // asked first: Node's recursive mkdir never returns under /proc
+  const known = writeProblem(dir);
+  if (known !== undefined) throw cannotCreate(dir, what, known, undefined);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way on its path' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'no permission to create it' : code;
-    throw new FluxError('output-folder', `cannot create ${what} (${dir}): ${why}`, 'pass --out a folder you can create, e.g. --out cfg', 'bad-input', { cause: e });
+    throw cannotCreate(dir, what, (e as NodeJS.ErrnoException).code ?? String(e), e);
   }
+}
+
+function cannotCreate(dir: string, what: string, code: string, cause: unknown): FluxError {
+  const why =
+    code === 'ENOTDIR' || code === 'EEXIST'
+      ? 'a file is in the way on its path'
+      : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+        ? 'no permission to create it'
+        : code === 'PSEUDO_FS'
+          ? "it lies on /proc or /sys, the kernel's view of processes and devices, not a disk"
+          : code;
+  return new FluxError('output-folder', `cannot create ${what} (${dir}): ${why}`, 'pass --out a folder you can create, e.g. --out cfg', 'bad-input', cause === undefined ? undefined : { cause });
 }
 
 async function writeAll(p: Pipeline, plan: Plan, stages: PlanStage[], out: string): Promise<number> {

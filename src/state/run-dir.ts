@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FluxError } from '../util/errors.js';
 
@@ -35,27 +35,46 @@ const notAFolder = (runDir: string, why: string) =>
 
 /** Creates a folder (the run dir or one inside it), reporting a file in the way, a read-only mount or a permission problem as bad input. */
 export function ensureDir(dir: string, what = 'run dir'): void {
+  // asked first: Node's recursive mkdir never returns under /proc, and a known problem needs no attempt
+  const known = writeProblem(dir);
+  if (known !== undefined) throw cannotCreate(dir, what, known, `${known} on the nearest folder of its path that exists`, undefined);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     // a recursive mkdir can report ENOENT for a read-only mount: ask the nearest existing folder
     const code = writeProblem(dir) ?? (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw notAFolder(dir, 'it, or a part of its path, is a regular file');
-    const fix =
-      code === 'EROFS'
-        ? 'the file system is mounted read-only: pass a --run-dir on a writable disk'
-        : code === 'EACCES' || code === 'EPERM'
-          ? `you may not create it: pass a --run-dir you can write to, or fix the permissions of ${dirname(dir)}`
-          : 'check the path and its permissions, or pass another --run-dir';
-    throw new FluxError('run-dir', `cannot create the ${what} ${dir}: ${(e as Error).message}`, fix, 'bad-input', { cause: e });
+    throw cannotCreate(dir, what, code, (e as Error).message, e);
   }
 }
 
-function writeProblem(dir: string): string | undefined {
+function cannotCreate(dir: string, what: string, code: string | undefined, message: string, cause: unknown): FluxError {
+  if (code === 'EEXIST' || code === 'ENOTDIR') return notAFolder(dir, 'it, or a part of its path, is a regular file');
+  if (code === PSEUDO_FS) {
+    return new FluxError('run-dir', `cannot create the ${what} ${dir}: it lies on /proc or /sys, the kernel's view of processes and devices, not a disk`, 'pass a folder on a real disk, e.g. --run-dir runs/my-run', 'bad-input');
+  }
+  const fix =
+    code === 'EROFS'
+      ? 'the file system is mounted read-only: pass a --run-dir on a writable disk'
+      : code === 'EACCES' || code === 'EPERM'
+        ? `you may not create it: pass a --run-dir you can write to, or fix the permissions of ${dirname(dir)}`
+        : 'check the path and its permissions, or pass another --run-dir';
+  return new FluxError('run-dir', `cannot create the ${what} ${dir}: ${message}`, fix, 'bad-input', cause === undefined ? undefined : { cause });
+}
+
+/** procfs and sysfs (statfs magic numbers): nothing flux-train writes belongs there */
+const PSEUDO_FS_TYPES = new Set([0x9fa0, 0x62656572]);
+const PSEUDO_FS = 'PSEUDO_FS';
+
+/**
+ * Why `dir` cannot be created or written, asked of the nearest folder that exists: a file in the
+ * way (ENOTDIR), a pseudo file system (PSEUDO_FS), or the errno of a write-access check; undefined: none known.
+ */
+export function writeProblem(dir: string): string | undefined {
   let d = resolve(dir);
   for (;;) {
     try {
       if (!statSync(d).isDirectory()) return 'ENOTDIR';
+      if (PSEUDO_FS_TYPES.has(statfsSync(d).type)) return PSEUDO_FS;
       accessSync(d, constants.W_OK);
       return undefined;
     } catch (e) {

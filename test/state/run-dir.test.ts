@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInsideRunDir, checkRunDirPath, ensureDir, runDirOption } from '../../src/state/run-dir.js';
@@ -173,4 +173,10 @@ describe('run dir problems through the CLI (exit 2 with a fix, never a crash)', 
     assert.equal(existsSync(join(dir, 'lock.json')), false, 'the lock is released');
   });
 
+  it('refuses /proc and /sys paths (a recursive mkdir there never returns) and unwritable ones', async () => {
+    // a hang shows as a timeout (exit undefined), not as a stuck test
+    noCrash(await rig.cli(['config', '--n', '1', '--pipeline', 'pipelines/demo.yaml', '--out', '/proc/flux-x'], {}, 20_000), 2, /\/proc\/flux-x/);
+    noCrash(await round('/proc/flux-x', [], 20_000), 2, /\/proc\/flux-x/);
+    noCrash(await round('/sys/flux-x/run', [], 20_000), 2, /\/sys\/flux-x/);
+  });
 });
