@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
@@ -6,6 +6,7 @@ import { checkInputsAndDisk } from './common.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord, LocalProcess } from '../run/events.js';
+import { checkFolder, ensureDir } from '../state/run-dir.js';
 import { RunDir } from '../util/run-layout.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
@@ -110,7 +111,7 @@ export class LocalBackend implements Backend {
 
   async start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>> {
     const s = job.stage;
-    mkdirSync(dirname(job.logPath), { recursive: true });
+    ensureDir(dirname(job.logPath), 'logs folder');
     const exitFile = new RunDir(job.runDir).attemptExitFile(s.key, job.attempt);
     const env: Record<string, string> = { ...s.env, FLUX_EXIT_FILE: exitFile };
     const bin = this.#binDir();
@@ -152,6 +153,7 @@ export class LocalBackend implements Backend {
   async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
     const layout = new RunDir(this.plan.runDir);
     const dir = layout.logsDir;
+    checkFolder(dir, 'logs folder');
     if (!existsSync(dir)) return undefined;
     const prefix = layout.attemptPrefix(stage.key);
     const recs = readdirSync(dir)

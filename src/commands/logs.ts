@@ -7,6 +7,7 @@ import { StreamRedactor, useSecrets } from '../util/redact.js';
 import { FileTail } from '../util/file-tail.js';
 import { RunDir } from '../util/run-layout.js';
 import { readOwner } from '../state/lock.js';
+import { checkFolder } from '../state/run-dir.js';
 import { readEvents, readState } from '../state/store.js';
 import { sameProcessAlive } from '../util/proc.js';
 import { FluxError } from '../util/errors.js';
@@ -35,6 +36,7 @@ export function resolveStageKey(name: string, keys: string[], runDir: string): s
 function attemptsWithLogs(layout: RunDir, key: string): number[] {
   const logDir = layout.logsDir;
   const prefix = layout.attemptPrefix(key);
+  checkFolder(logDir, 'logs folder');
   if (!existsSync(logDir)) return [];
   return readdirSync(logDir)
     .filter((f) => f.startsWith(prefix) && f.endsWith('.log'))

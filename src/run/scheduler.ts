@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend, JobExit, JobSpec, LiveJob } from '../backends/backend.js';
 import { readTailLines } from '../util/file-tail.js';
@@ -10,7 +10,7 @@ import { RunDir } from '../util/run-layout.js';
 import { actionOf, type PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
-import { assertInsideRunDir } from '../state/run-dir.js';
+import { assertInsideRunDir, ensureDir } from '../state/run-dir.js';
 import { lastAttemptNumber } from '../state/store.js';
 import { causeInfo, classify, failureParagraph, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent, type StageOutcome } from './events.js';
@@ -228,11 +228,12 @@ export class Scheduler {
     const { plan, emit } = this.#o;
     const resumeFrom = s.kind === 'train' ? listCheckpoints(s.outputDir).find((c) => c.valid)?.step : undefined;
     crashPoint('before-starting');
+    // the output dir is checked and made before the start is recorded: a file in its way is bad input, not a started attempt
+    assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
+    ensureDir(s.outputDir, `output dir of ${s.key}`);
     emit({ type: 'stage-starting', ts: now(), key: s.key, attempt: job.attempt, fingerprint: fp.hash, fields: fp.fields, ...(resumeFrom !== undefined ? { resumeFrom } : {}), ...(typeof job.gpus === 'string' ? { gpus: job.gpus } : {}) });
     this.#verified.delete(s.key);
-    assertInsideRunDir(plan.runDir, s.outputDir, `the output dir of ${s.key}`);
     if (s.kind === 'train') writeStageConfig(plan, s, this.#o.keySet);
-    mkdirSync(s.outputDir, { recursive: true });
     crashPoint('after-config');
     const started = await this.#o.backend.start(job);
     crashPoint('after-start');

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { listCheckpoints } from '../llamafactory/outputs.js';
 import type { PlanStage } from '../pipeline/plan-types.js';
-import { assertInsideRunDir } from '../state/run-dir.js';
+import { assertInsideRunDir, ensureDir } from '../state/run-dir.js';
 import type { RunDir } from '../util/run-layout.js';
 import { now, type RunEvent } from './events.js';
 
@@ -11,7 +11,7 @@ export function moveAside(layout: RunDir, s: PlanStage, emit: (e: RunEvent) => v
   if (!existsSync(s.outputDir) || readdirSync(s.outputDir).length === 0) return;
   const to = layout.trashFor(s.key);
   assertInsideRunDir(layout.root, to, 'the trash folder');
-  mkdirSync(layout.trashDir, { recursive: true });
+  ensureDir(layout.trashDir, 'trash folder');
   renameSync(s.outputDir, to);
   emit({ type: 'stage-moved-aside', ts: now(), key: s.key, from: s.outputDir, to, reason });
 }
@@ -26,7 +26,7 @@ export function quarantineBroken(layout: RunDir, s: PlanStage, emit: (e: RunEven
     const to = layout.quarantinedCheckpoint(s.key, c.step);
     assertInsideRunDir(layout.root, c.path, 'the checkpoint');
     assertInsideRunDir(layout.root, to, 'the quarantine folder');
-    mkdirSync(layout.quarantineDir(s.key), { recursive: true });
+    ensureDir(layout.quarantineDir(s.key), 'quarantine folder');
     renameSync(c.path, to);
     emit({ type: 'checkpoint-quarantined', ts: now(), key: s.key, path: c.path, to, why: c.problem ?? 'invalid' });
   }

@@ -1,9 +1,11 @@
+import { closeSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { Plan } from '../pipeline/plan-types.js';
 import { reportAtEnd } from '../report/write.js';
 import { now, type RunEvent } from '../run/events.js';
 import { RunLock } from '../state/lock.js';
 import type { RunState } from '../state/state.js';
+import { openAppend } from '../state/run-dir.js';
 import { RunStore } from '../state/store.js';
 import { onOutputClosed } from '../ui/output.js';
 import { chooseRenderer, type Renderer, type RendererKind } from '../ui/renderer.js';
@@ -42,7 +44,10 @@ export class RunSession {
   private constructor(o: SessionOptions, lock: RunLock, kind: RendererKind, renderer: Renderer) {
     this.#lock = lock;
     this.store = new RunStore(o.plan.runDir, o.state);
-    this.logger = pino({ base: { run: o.runId } }, pino.destination({ dest: new RunDir(o.plan.runDir).logFile, sync: true, mkdir: true }));
+    const logFile = new RunDir(o.plan.runDir).logFile;
+    // opened once here so a folder in its place is bad input, not an exception from inside pino
+    closeSync(openAppend(logFile, 'the flux-train log'));
+    this.logger = pino({ base: { run: o.runId } }, pino.destination({ dest: logFile, sync: true, mkdir: true }));
     this.renderer = renderer;
     this.#sink = new FanOut([new StoreSink(this.store), new LogSink(this.logger), renderer]);
     this.#stopWatchingOutput = onOutputClosed((stream, code) =>

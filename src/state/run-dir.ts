@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, realpathSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, openSync, realpathSync, statSync, statfsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FluxError } from '../util/errors.js';
 
@@ -30,8 +30,44 @@ export function checkRunDirPath(runDir: string): void {
   if (!st.isDirectory()) throw notAFolder(runDir, 'it is a regular file');
 }
 
-const notAFolder = (runDir: string, why: string) =>
-  new FluxError('run-dir', `run dir ${runDir} is not a folder (${why})`, 'pass a folder with --run-dir (a new one is created), or move the file out of the way', 'bad-input');
+/**
+ * Refuses a folder of the run dir (logs/, outputs/r1, trash/) that exists as something else. A
+ * missing one is fine: reading it finds nothing, writing creates it through `ensureDir`.
+ */
+export function checkFolder(dir: string, what: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw notAFolder(dir, 'a part of its path is a regular file', what);
+    throw new FluxError('run-dir', `cannot use the ${what} ${dir}: ${(e as Error).message}`, 'check the path and its permissions', 'bad-input', { cause: e });
+  }
+  if (!st.isDirectory()) throw notAFolder(dir, 'it is a regular file', what);
+}
+
+/** Opens a file of the run dir (events.jsonl, flux-train.log) for appending; a folder in its place is bad input. */
+export function openAppend(path: string, what: string): number {
+  try {
+    return openSync(path, 'a');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') {
+      throw new FluxError('run-dir', `${what} ${path} is a folder, where flux-train keeps a file`, `move the folder out of the way (e.g. \`mv ${path} ${path}.moved\`), then rerun; nothing was run`, 'bad-input', { cause: e });
+    }
+    if (code === 'ENOTDIR') throw notAFolder(dirname(path), 'it, or a part of its path, is a regular file');
+    throw new FluxError('run-dir', `cannot open ${what} ${path}: ${(e as Error).message}`, 'check the permissions of the run dir, or pass another --run-dir', 'bad-input', { cause: e });
+  }
+}
+
+const notAFolder = (runDir: string, why: string, what = 'run dir') =>
+  new FluxError(
+    'run-dir',
+    `${what} ${runDir} is not a folder (${why})`,
+    what === 'run dir' ? 'pass a folder with --run-dir (a new one is created), or move the file out of the way' : `move the file out of the way (e.g. \`mv ${runDir} ${runDir}.moved\`); flux-train keeps a folder there`,
+    'bad-input',
+  );
 
 /** Creates a folder (the run dir or one inside it), reporting a file in the way, a read-only mount or a permission problem as bad input. */
 export function ensureDir(dir: string, what = 'run dir'): void {
@@ -48,7 +84,7 @@ export function ensureDir(dir: string, what = 'run dir'): void {
 }
 
 function cannotCreate(dir: string, what: string, code: string | undefined, message: string, cause: unknown): FluxError {
-  if (code === 'EEXIST' || code === 'ENOTDIR') return notAFolder(dir, 'it, or a part of its path, is a regular file');
+  if (code === 'EEXIST' || code === 'ENOTDIR') return notAFolder(dir, 'it, or a part of its path, is a regular file', what);
   if (code === PSEUDO_FS) {
     return new FluxError('run-dir', `cannot create the ${what} ${dir}: it lies on /proc or /sys, the kernel's view of processes and devices, not a disk`, 'pass a folder on a real disk, e.g. --run-dir runs/my-run', 'bad-input');
   }

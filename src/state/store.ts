@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { emptyState, reduce, STATE_SCHEMA_VERSION, type RunState } from './state.js';
 import { isTransition, type RunEvent } from '../run/events.js';
@@ -8,6 +8,7 @@ import { redactDeep } from '../util/redact.js';
 import { firstIssue, runEventSchema, runStateSchema, STAGE_KEY } from './schema.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { FluxError } from '../util/errors.js';
+import { ensureDir, openAppend } from './run-dir.js';
 import { err, ok, type Result } from '../util/result.js';
 
 export { STATE_FILE, EVENTS_FILE };
@@ -215,9 +216,9 @@ export class RunStore {
     initial: RunState | undefined,
     readonly progressPersistMs = 30_000,
   ) {
-    mkdirSync(runDir, { recursive: true });
+    ensureDir(runDir);
     this.#state = initial ?? emptyState();
-    this.#eventsFd = openSync(join(runDir, EVENTS_FILE), 'a');
+    this.#eventsFd = openAppend(join(runDir, EVENTS_FILE), 'the event log');
   }
 
   get state(): RunState {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +14,8 @@ import type { CaseResult } from './run-dir-driver.js';
  * `repair`, `unlock`, `report` and `logs` end with a documented exit code (never 70), print no stack trace, and
  * settle in bounded time. The run dirs start from a real finished run and are mutated at random
  * (values swapped for other JSON, fields removed, text truncated or garbled, event lines dropped,
- * duplicated or retyped, locks naming odd pids, hosts and heartbeats).
+ * duplicated or retyped, locks naming odd pids, hosts and heartbeats, a file where a folder belongs
+ * or a folder where a file does).
  * FUZZ_RUNS sets the number of run dirs (default 300; each gets 6 commands); FUZZ_SEED replays one.
  */
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 300);
@@ -181,6 +182,8 @@ const runDirCase = fc.record({
   events: fc.oneof(fc.constant([] as { kind: string; at: number }[]), fc.array(lineEdit, { minLength: 1, maxLength: 4 })),
   eventsMissing: fc.boolean(),
   lock: lockContent,
+  /** a run-dir entry of the wrong type: a file where a folder belongs, or a folder where a file does */
+  misplaced: fc.option(fc.constantFrom('logs', 'outputs', 'outputs/r1', 'trash', 'events.jsonl', 'flux-train.log'), { nil: undefined }),
 });
 
 describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () => {
@@ -212,6 +215,11 @@ describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () =
       else if (c.state.kind === 'cause') writeFileSync(join(dir, 'state.json'), withCause(stateText, c.state.stage, c.state.cause));
       if (!c.eventsMissing) writeFileSync(join(dir, 'events.jsonl'), `${(c.events as { kind: string; at: number }[]).reduce<string[]>((ls, e) => applyLine(ls, e), eventLines).join('\n')}\n`);
       if (c.lock !== undefined) writeFileSync(join(dir, 'lock.json'), c.lock);
+      if (c.misplaced !== undefined) {
+        rmSync(join(dir, c.misplaced), { recursive: true, force: true });
+        if (/\.(jsonl|log)$/.test(c.misplaced)) mkdirSync(join(dir, c.misplaced));
+        else writeFileSync(join(dir, c.misplaced), 'x');
+      }
       writeFileSync(join(dir, 'case.json'), JSON.stringify(c));
       const rd = ['--run-dir', dir];
       const id = n * PER_DIR;

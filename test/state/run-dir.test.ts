@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInsideRunDir, checkRunDirPath, ensureDir, runDirOption } from '../../src/state/run-dir.js';
@@ -171,6 +171,25 @@ describe('run dir problems through the CLI (exit 2 with a fix, never a crash)', 
     assert.match(last.summary ?? '', /outside the run dir/);
     assert.deepEqual(readdirSync(rig.path('trash-elsewhere')), []);
     assert.equal(existsSync(join(dir, 'lock.json')), false, 'the lock is released');
+  });
+
+  it('run-dir entries of the wrong type are bad input with a fix, and the lock is released', async () => {
+    const cases: [string, (dir: string) => void, string[], RegExp][] = [
+      ['logs-file', (d) => (rmSync(join(d, 'logs'), { recursive: true }), writeFileSync(join(d, 'logs'), 'x')), [], /logs .*not a folder/],
+      ['outputs-file', (d) => (rmSync(join(d, 'outputs'), { recursive: true }), writeFileSync(join(d, 'outputs'), 'x')), [], /outputs.* is not a folder/],
+      ['outputs-r1-file', (d) => (rmSync(join(d, 'outputs', 'r1'), { recursive: true }), writeFileSync(join(d, 'outputs', 'r1'), 'x')), [], /outputs\/r1.* is not a folder/],
+      ['trash-file', (d) => writeFileSync(join(d, 'trash'), 'x'), ['--restart-stage', 'r1/sample_pairs'], /trash.* is not a folder/],
+      ['events-dir', (d) => (rmSync(join(d, 'events.jsonl')), mkdirSync(join(d, 'events.jsonl'))), [], /events\.jsonl .*is a folder/],
+      ['log-dir', (d) => (rmSync(join(d, 'flux-train.log')), mkdirSync(join(d, 'flux-train.log'))), [], /flux-train\.log .*is a folder/],
+    ];
+    for (const [name, breakIt, extra, re] of cases) {
+      const dir = await copyOfFinished(`wrong-${name}`);
+      breakIt(dir);
+      noCrash(await round(`wrong-${name}`, extra), 2, re);
+      assert.equal(existsSync(join(dir, 'lock.json')), false, `${name}: the lock is released`);
+    }
+    const logs = await rig.cli(['logs', 'proposer_sft', '--run-dir', 'wrong-logs-file']);
+    noCrash(logs, 2, /logs .*not a folder/);
   });
 
   it('refuses /proc and /sys paths (a recursive mkdir there never returns) and unwritable ones', async () => {
