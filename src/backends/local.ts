@@ -3,6 +3,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
+import { JobTree } from './job-tree.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord, LocalProcess } from '../run/events.js';
@@ -55,6 +56,9 @@ function isTrustedRecord(r: unknown): r is JobRecord {
   );
 }
 
+/** how often (in polls) follow() walks the job's process tree again for new workers */
+const TREE_EVERY_POLLS = 10;
+
 export function cudaVisibleDevices(g: GpuSpec): string | undefined {
   if (g === 'all') return undefined;
   if (g === 'none') return '';
@@ -65,6 +69,8 @@ export function cudaVisibleDevices(g: GpuSpec): string | undefined {
 /** Runs stages as host processes in their own process group; they outlive the CLI like detached containers. */
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
+  /** the process trees of the jobs this CLI follows, by wrapper pid: stop() signals them too */
+  readonly #trees = new Map<number, JobTree>();
 
   constructor(
     readonly plan: Plan,
@@ -170,10 +176,13 @@ export class LocalBackend implements Backend {
       .sort((a, b) => b.attempt - a.attempt);
     const r = recs[0];
     if (!r) return undefined;
+    const proc = { pid: r.pid, ...(r.startTime !== undefined ? { startTime: r.startTime } : {}) };
+    // a worker in its own session outlives the wrapper: while one lives, the job still runs
+    const strays = new JobTree(proc, layout.attemptTreeFile(stage.key, r.attempt)).alive();
     return {
-      handle: { backend: 'local', id: String(r.pid), process: { pid: r.pid, ...(r.startTime !== undefined ? { startTime: r.startTime } : {}) }, name: `pid ${r.pid}` },
-      stopCommand: `kill -TERM -${r.pid}`,
-      running: sameProcessAlive(r.pid, r.startTime),
+      handle: { backend: 'local', id: String(r.pid), process: proc, name: `pid ${r.pid}` },
+      stopCommand: `kill -TERM -${r.pid}${strays.map((p) => ` ${p.pid}`).join('')}`,
+      running: sameProcessAlive(r.pid, r.startTime) || strays.length > 0,
       attempt: r.attempt,
       fingerprint: r.fingerprint,
     };
@@ -183,9 +192,14 @@ export class LocalBackend implements Backend {
     const { pid, startTime } = processOf(handle);
     const exitFile = new RunDir(job.runDir).attemptExitFile(job.stage.key, job.attempt);
     const poll = this.opts.pollMs ?? 300;
-    while (sameProcessAlive(pid, startTime) && !existsSync(exitFile)) {
+    const tree = new JobTree(processOf(handle), new RunDir(job.runDir).attemptTreeFile(job.stage.key, job.attempt));
+    this.#trees.set(pid, tree);
+    tree.refresh();
+    // the job has ended when the wrapper has and no process it spawned (a worker in its own session) is left
+    for (let polls = 1; (sameProcessAlive(pid, startTime) && !existsSync(exitFile)) || tree.alive().length > 0; polls++) {
       if (opts.signal?.aborted) return { kind: 'detached' };
       await new Promise((r) => setTimeout(r, poll));
+      if (polls % TREE_EVERY_POLLS === 0) tree.refresh();
     }
     // the wrapper writes the exit file just before it exits
     for (let i = 0; i < 20 && !existsSync(exitFile) && sameProcessAlive(pid, startTime); i++) await new Promise((r) => setTimeout(r, 100));
@@ -197,27 +211,37 @@ export class LocalBackend implements Backend {
     return { kind: 'exited', exitCode: 137, oomKilled: false };
   }
 
+  /**
+   * Stops the wrapper's process group and every process it spawned, those in a session of their
+   * own included: SIGTERM, then SIGKILL to whatever is left after the grace period.
+   */
   async stop(handle: JobHandleRecord, graceSeconds: number): Promise<void> {
     const { pid, startTime } = processOf(handle);
+    const tree = this.#trees.get(pid) ?? new JobTree(processOf(handle), undefined);
+    // walked before any signal: once the wrapper is gone, nothing links an orphaned worker to it
+    tree.refresh();
     // only a process whose pid and start time both match our record is ever signalled
-    if (!sameProcessAlive(pid, startTime)) return;
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      return;
-    }
+    const running = () => sameProcessAlive(pid, startTime) || tree.alive().length > 0;
+    if (!running()) return;
+    signalGroup(pid, startTime, 'SIGTERM');
+    tree.signal('SIGTERM');
     const deadline = Date.now() + graceSeconds * 1000;
-    while (Date.now() < deadline && sameProcessAlive(pid, startTime)) await new Promise((r) => setTimeout(r, 100));
-    if (sameProcessAlive(pid, startTime)) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    while (Date.now() < deadline && running()) await new Promise((r) => setTimeout(r, 100));
+    signalGroup(pid, startTime, 'SIGKILL');
+    tree.signal('SIGKILL');
   }
 
   async release(): Promise<void> {}
+}
+
+/** Signals a wrapper's process group, only while the wrapper is provably the process recorded. */
+function signalGroup(pid: number, startTime: number | undefined, sig: NodeJS.Signals): void {
+  if (!sameProcessAlive(pid, startTime)) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // gone
+  }
 }
 
 /** The process behind a handle; a handle of another backend names no process of ours but its id. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
  *   lock.json.seen  lock.json.takeover  lock.json.stale-*   the lock's own files (state/lock.ts)
  *   configs/<r1-id>.yaml              the LLaMA-Factory config of one train instance
  *   outputs/r<N>/<id>/                one stage instance's output dir
- *   logs/<r1-id>.attempt<K>.log       one attempt's log (.exit and .pid.json beside it, local backend)
+ *   logs/<r1-id>.attempt<K>.log       one attempt's log (.exit, .pid.json and .tree.json beside it, local backend)
  *   slurm/<r1-id>.attempt<K>.sbatch   the job script of one Slurm attempt
  *   trash/<r1-id>.<time>              outputs moved aside before a rerun (never deleted)
  *   quarantine/<r1-id>/checkpoint-<step>.<ms>   checkpoints broken by a crash mid-save
@@ -77,6 +77,11 @@ export class RunDir {
   /** the local backend's record of a started process (pid, start time) */
   attemptPidFile(key: string, attempt: number): string {
     return join(this.logsDir, `${this.attemptPrefix(key)}${attempt}.pid.json`);
+  }
+
+  /** the local backend's record of the processes a started process spawned (pid, start time), workers in their own session included */
+  attemptTreeFile(key: string, attempt: number): string {
+    return join(this.logsDir, `${this.attemptPrefix(key)}${attempt}.tree.json`);
   }
 
   get slurmDir(): string {

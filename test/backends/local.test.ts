@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { projectRoot } from '../../src/util/project-root.js';
+import { LocalBackend } from '../../src/backends/local.js';
+import type { JobSpec } from '../../src/backends/backend.js';
+import type { Plan, PlanStage } from '../../src/pipeline/plan-types.js';
+import { RunDir } from '../../src/util/run-layout.js';
 import { procStartTime, sameProcessAlive } from '../../src/util/proc.js';
 import { Rig, waitFor } from '../helpers/rig.js';
 
@@ -101,5 +105,86 @@ describe('local-process backend (stand-in trainer on the host)', () => {
     assert.equal(r.exitCode, 4);
     assert.match(r.stderr, /no llamafactory-cli in .*empty-env\/bin/);
     assert.match(r.stderr, /setup-llamafactory-venv\.sh/);
+  });
+});
+
+/**
+ * Torch elastic starts its workers with start_new_session=True: outside the wrapper's process group,
+ * orphaned once their parent exits. The fixture stands in for it: a child that calls setsid and
+ * ignores SIGTERM, under a parent that exits on SIGTERM.
+ */
+describe('local backend: workers in a session of their own', () => {
+  const rig = new Rig('local-tree');
+  after(() => rig.cleanup());
+  const WORKER = `setsid sh -c 'trap "" TERM; echo $$ > worker.pid; while :; do sleep 0.1; done' & wait`;
+
+  function job(name: string): { backend: LocalBackend; spec: JobSpec; worker: () => { pid: number; startTime: number } | undefined } {
+    const runDir = rig.path(name);
+    mkdirSync(runDir, { recursive: true });
+    const stage = { key: 'r1/trainer', id: 'trainer', kind: 'command', env: {}, gpus: 'none', workdir: runDir, command: ['sh', '-c', WORKER] } as unknown as PlanStage;
+    const spec: JobSpec = { runId: 'run-1', runDir, stage, attempt: 1, fingerprint: 'fp', logPath: new RunDir(runDir).attemptLog('r1/trainer', 1) };
+    const worker = () => {
+      const f = join(runDir, 'worker.pid');
+      if (!existsSync(f)) return undefined;
+      const pid = Number(readFileSync(f, 'utf8').trim());
+      const startTime = procStartTime(pid);
+      return startTime === undefined ? undefined : { pid, startTime };
+    };
+    return { backend: new LocalBackend({ runDir } as Plan, { warn: () => undefined, pollMs: 50 }), spec, worker };
+  }
+  const killWorker = (w: { pid: number } | undefined) => {
+    try {
+      if (w) process.kill(w.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+
+  it('stop() ends the worker in its own session too (SIGTERM, then SIGKILL after the grace period)', async () => {
+    const { backend, spec, worker } = job('stop-tree');
+    const started = await backend.start(spec);
+    assert.ok(started.ok);
+    await waitFor(() => worker() !== undefined, 10_000, 'the worker to start');
+    const w = worker();
+    try {
+      await backend.stop(started.value, 1);
+      await waitFor(() => !sameProcessAlive(w?.pid ?? 0, w?.startTime), 5_000, 'the worker to be killed');
+    } finally {
+      killWorker(w);
+    }
+  });
+
+  it('a worker left alive after the wrapper exited keeps the job running for the next CLI (never a second trainer)', async () => {
+    const { backend, spec, worker } = job('orphan');
+    const started = await backend.start(spec);
+    assert.ok(started.ok);
+    const handle = started.value;
+    const following = backend.follow(handle, spec, { resume: false });
+    let followed = false;
+    void following.then(() => (followed = true));
+    const treeFile = new RunDir(spec.runDir).attemptTreeFile('r1/trainer', 1);
+    const recorded = (pid: number) => existsSync(treeFile) && (JSON.parse(readFileSync(treeFile, 'utf8')) as { pid: number }[]).some((p) => p.pid === pid);
+    await waitFor(() => worker() !== undefined && recorded(worker()?.pid ?? 0), 10_000, 'the worker and its record');
+    const w = worker();
+    try {
+      // what an old stop did: only the wrapper's group; the wrapper exits, the worker is orphaned
+      const wrapper = handle.backend === 'local' ? handle.process.pid : 0;
+      process.kill(-wrapper, 'SIGTERM');
+      await waitFor(() => existsSync(new RunDir(spec.runDir).attemptExitFile('r1/trainer', 1)), 10_000, 'the wrapper to exit');
+      assert.ok(sameProcessAlive(w?.pid ?? 0, w?.startTime), 'the fixture worker survived its group being signalled');
+      // a new CLI (a new backend object) sees the job as still running: re-attached, not started again
+      const live = await job('orphan').backend.findJob('run-1', spec.stage);
+      assert.equal(live?.running, true, 'a live worker means the job still runs');
+      assert.match(live?.stopCommand ?? '', new RegExp(` ${w?.pid}\\b`), 'the stop command names the worker');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(followed, false, 'following goes on while the worker lives');
+      await backend.stop(handle, 0);
+      const exit = await following;
+      assert.equal(exit.kind, 'exited');
+      assert.equal(sameProcessAlive(w?.pid ?? 0, w?.startTime), false);
+      assert.equal((await job('orphan').backend.findJob('run-1', spec.stage))?.running, false);
+    } finally {
+      killWorker(w);
+    }
   });
 });
