@@ -3,6 +3,8 @@ import { readOwner, type LockOwner } from '../state/lock.js';
 import { RunDir } from '../util/run-layout.js';
 import { checkRunDirPath } from '../state/run-dir.js';
 import type { RunState, StageState } from '../state/state.js';
+import type { StageMetrics } from '../run/events.js';
+import { flattenMetrics } from '../run/stage-metrics.js';
 import { hasRun, outputDirOfKey, readEvents, readState, rebuildState } from '../state/store.js';
 import { sameProcessAlive } from '../util/proc.js';
 import { formatDuration } from '../ui/format.js';
@@ -31,6 +33,8 @@ export interface StageRow {
   endedAt?: string;
   outputDir: string;
   log?: string;
+  /** a finished command stage's checked metrics.json */
+  metrics?: StageMetrics;
 }
 
 /**
@@ -95,6 +99,7 @@ export function stageRows(s: RunState, runDir: string): StageRow[] {
         ...(ended ? { endedAt: ended } : {}),
         outputDir: new RunDir(runDir).outputDirOfKey(st.key),
         ...(last ? { log: new RunDir(runDir).attemptLog(st.key, last.n) } : {}),
+        ...(st.done?.metrics ? { metrics: st.done.metrics } : {}),
       };
     });
 }
@@ -153,6 +158,19 @@ export async function statusCommand(o: StatusOptions): Promise<number> {
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   process.stdout.write(`run ${runDir} (${s.pipelineName ?? '?'}, rounds 1..${s.rounds ?? '?'}, backend ${s.backend ?? '?'})${lockLine(owner)}\n`);
   process.stdout.write(`${fmt(head)}\n${table.map(fmt).join('\n')}\n`);
+  process.stdout.write(metricsLines(rows));
   process.stdout.write(`effective training time ratio: ${ettr !== undefined ? `${(ettr * 100).toFixed(1)}%` : 'n/a'}\n`);
   return EXIT.ok;
+}
+
+/** The metrics of finished stages, by round: `  round 1  eval  aime24.accuracy 0.4300  aime24.n 30`. */
+export function metricsLines(rows: StageRow[]): string {
+  const withMetrics = rows.filter((r) => r.metrics !== undefined);
+  if (withMetrics.length === 0) return '';
+  const lines = withMetrics.map((r) => {
+    const m = /^r(\d+)\/(.+)$/.exec(r.key);
+    const cells = Object.entries(flattenMetrics(r.metrics as StageMetrics)).map(([n, x]) => `${n} ${Number.isInteger(x) ? String(x) : x.toFixed(4)}`);
+    return `  round ${m?.[1] ?? '?'}  ${m?.[2] ?? r.key}  ${cells.join('  ')}`;
+  });
+  return `metrics by round:\n${lines.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EvalResult } from './model.js';
 import { splitKey } from './graph.js';
+import { flattenMetrics, METRICS_FILE, readStageMetrics } from '../run/stage-metrics.js';
 
 /** The files LLaMA-Factory writes for do_eval / do_predict, then the combined one. */
 const SOURCES = ['eval_results.json', 'predict_results.json', 'all_results.json'];
@@ -12,7 +13,7 @@ const NOT_A_METRIC = /(_runtime|_samples_per_second|_steps_per_second|^epoch)$/;
 /**
  * Evaluation metrics of one stage instance, from its output dir: every numeric `eval_*` or
  * `predict_*` key of the files above (the first file that has a key wins). Undefined when there are
- * none, which today is every stage: train stages write only `train_*` keys.
+ * none: train stages write only `train_*` keys, and many command stages write no metrics.json.
  */
 export function readEval(key: string, outputDir: string): EvalResult | undefined {
   const k = splitKey(key);
@@ -34,6 +35,12 @@ export function readEval(key: string, outputDir: string): EvalResult | undefined
       found = true;
     }
     if (found) sources.push(file);
+  }
+  // a command stage's metrics.json (checked when the stage finished), as `aime24.accuracy`
+  const own = readStageMetrics(outputDir);
+  if (own.kind === 'ok') {
+    for (const [name, x] of Object.entries(flattenMetrics(own.metrics))) if (!(name in metrics)) metrics[name] = x;
+    sources.push(METRICS_FILE);
   }
   if (sources.length === 0) return undefined;
   return { key, id: k.id, round: k.round, source: sources.join(', '), metrics };

@@ -19,6 +19,7 @@ export type CauseCode =
   | 'no-gpu-runtime'
   | 'image-missing'
   | 'missing-outputs'
+  | 'bad-metrics'
   | 'timeout'
   | 'node-failure'
   | 'preempted'
@@ -129,6 +130,11 @@ const INFO: Record<CauseCode, { class: CauseClass; title: string; fix: string }>
     class: 'deterministic',
     title: 'the stage exited 0 but its outputs are incomplete',
     fix: 'the trainer did not write its final files (train_results.json, trainer_state.json, config.json, weights) or a command stage missed a declared output; read the log',
+  },
+  'bad-metrics': {
+    class: 'deterministic',
+    title: 'the stage wrote a metrics.json flux-train cannot read',
+    fix: 'write {"<benchmark>": {"<metric>": <number>, ...}, ...} to $FLUX_OUTPUT_DIR/metrics.json, e.g. {"aime24": {"accuracy": 0.43, "n": 30}}, or no metrics.json at all',
   },
   timeout: { class: 'transient', title: 'time limit reached', fix: 'flux-train resubmits from the last checkpoint; raise the time limit to avoid the restarts' },
   'node-failure': { class: 'transient', title: 'node failure', fix: 'flux-train resubmits from the last checkpoint' },

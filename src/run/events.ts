@@ -16,6 +16,9 @@ export type StageOutcome = Exclude<StageStatus, 'pending' | 'running'> | 'detach
 /** How one attempt ended (state.json's `attempts[].outcome`; the words older run dirs hold). */
 export type AttemptOutcome = 'finished' | 'failed' | 'interrupted' | 'detached';
 
+/** What an eval stage reports in metrics.json: benchmark, then metric, e.g. `{"aime24": {"accuracy": 0.43, "n": 30}}`. */
+export type StageMetrics = Record<string, Record<string, number>>;
+
 export interface ManifestEntry {
   name: string;
   size: number;
@@ -50,7 +53,7 @@ export type RunEvent = Base &
     | { type: 'stage-reattached'; key: string; attempt: number; handle: JobHandleRecord; running: boolean }
     | { type: 'stage-progress'; key: string; step: number; total: number; loss?: number; lr?: number; epoch?: number; percentage?: number; elapsed?: string; remaining?: string }
     | { type: 'stage-checkpoint'; key: string; step: number }
-    | { type: 'stage-finished'; key: string; attempt: number; durationMs: number; finalLoss?: number; steps?: number; fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[] }
+    | { type: 'stage-finished'; key: string; attempt: number; durationMs: number; finalLoss?: number; steps?: number; fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[]; /** a command stage's checked metrics.json */ metrics?: StageMetrics }
     | { type: 'stage-failed'; key: string; attempt: number; cause: CauseCode; transient: boolean; exitCode: number | null; oomKilled: boolean; shortMessage: string; message: string; evidence: string[]; step?: number; willRetry: boolean }
     | { type: 'stage-interrupted'; key: string; attempt: number; detached: boolean }
     | { type: 'stage-retry'; key: string; attempt: number; delayMs: number; resumeFrom?: number }

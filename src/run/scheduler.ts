@@ -15,6 +15,7 @@ import { lastAttemptNumber } from '../state/store.js';
 import { causeInfo, classify, failureParagraph, type Cause } from './causes.js';
 import { now, type JobHandleRecord, type RunEvent, type StageOutcome } from './events.js';
 import { AttemptProgress } from './progress.js';
+import { readStageMetrics } from './stage-metrics.js';
 import { moveAside, quarantineBroken } from './set-aside.js';
 import { sleep } from '../util/sleep.js';
 import { err, type Result } from '../util/result.js';
@@ -297,7 +298,8 @@ export class Scheduler {
     const exit = ended.kind === 'exited' ? ended : { exitCode: null, oomKilled: false, verdict: undefined };
     const cleanExit = exit.exitCode === 0 && !exit.oomKilled && exit.verdict === undefined;
     const missing = cleanExit ? this.#missingOutputs(s) : [];
-    if (cleanExit && missing.length === 0) {
+    const metrics = cleanExit && s.kind === 'command' ? readStageMetrics(s.outputDir) : ({ kind: 'none' } as const);
+    if (cleanExit && missing.length === 0 && metrics.kind !== 'bad') {
       crashPoint('before-finished');
       emit({
         type: 'stage-finished',
@@ -310,15 +312,18 @@ export class Scheduler {
         fingerprint: fp.hash,
         fields: fp.fields,
         manifest: outputManifest(s.outputDir),
+        ...(metrics.kind === 'ok' ? { metrics: metrics.metrics } : {}),
       });
       this.#verified.add(s.key);
       crashPoint('after-finished');
       await backend.release(handle);
       return { kind: 'done' };
     }
-    const cause = cleanExit
-      ? { code: 'missing-outputs' as const, ...causeInfo('missing-outputs'), evidence: [`exit code 0, but missing: ${missing.join(', ')}`, ...logTail.slice(-3)] }
-      : classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.verdict ? { verdict: exit.verdict } : {}) });
+    const cause = !cleanExit
+      ? classify({ exitCode: exit.exitCode, oomKilled: exit.oomKilled, logTail, ...(exit.verdict ? { verdict: exit.verdict } : {}) })
+      : missing.length > 0
+        ? { code: 'missing-outputs' as const, ...causeInfo('missing-outputs'), evidence: [`exit code 0, but missing: ${missing.join(', ')}`, ...logTail.slice(-3)] }
+        : { code: 'bad-metrics' as const, ...causeInfo('bad-metrics'), evidence: [metrics.kind === 'bad' ? metrics.problem : '', ...logTail.slice(-3)] };
     await backend.release(handle);
     return { kind: 'failed', cause, step: progress.lastStep, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
   }

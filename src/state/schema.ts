@@ -49,6 +49,8 @@ const attemptSchema = z.looseObject({
   stepsLost: count.optional(),
 });
 
+const metricsSchema = z.record(z.string(), z.record(z.string(), num));
+
 const doneSchema = z.looseObject({
   fingerprint: z.string(),
   fields,
@@ -57,6 +59,7 @@ const doneSchema = z.looseObject({
   finalLoss: num.optional(),
   steps: count.optional(),
   durationMs: num,
+  metrics: metricsSchema.optional(),
 });
 
 const stageSchema = z.looseObject({
@@ -113,7 +116,7 @@ export const runEventSchema = z.discriminatedUnion('type', [
   z.looseObject({ type: z.literal('stage-reattached'), ts, key, attempt: attemptNo, handle: jobHandleSchema, running: z.boolean() }),
   z.looseObject({ type: z.literal('stage-progress'), ts, key, step: count, total: count, loss: num.optional(), lr: num.optional() }),
   z.looseObject({ type: z.literal('stage-checkpoint'), ts, key, step: count }),
-  z.looseObject({ type: z.literal('stage-finished'), ts, key, attempt: attemptNo, durationMs: num, finalLoss: num.optional(), steps: count.optional(), fingerprint: z.string(), fields, manifest: z.array(manifestEntrySchema) }),
+  z.looseObject({ type: z.literal('stage-finished'), ts, key, attempt: attemptNo, durationMs: num, finalLoss: num.optional(), steps: count.optional(), fingerprint: z.string(), fields, manifest: z.array(manifestEntrySchema), metrics: metricsSchema.optional() }),
   z.looseObject({ type: z.literal('stage-failed'), ts, key, attempt: attemptNo, cause: z.string(), exitCode: num.nullable(), oomKilled: z.boolean(), shortMessage: z.string(), step: count.optional() }),
   z.looseObject({ type: z.literal('stage-interrupted'), ts, key, attempt: attemptNo, detached: z.boolean() }),
   z.looseObject({ type: z.literal('stage-retry'), ts, key }),

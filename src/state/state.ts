@@ -1,4 +1,4 @@
-import type { AttemptOutcome, EventOf, JobHandleRecord, ManifestEntry, RunEvent, StageStatus } from '../run/events.js';
+import type { AttemptOutcome, EventOf, JobHandleRecord, ManifestEntry, RunEvent, StageMetrics, StageStatus } from '../run/events.js';
 import type { CauseCode } from '../run/causes.js';
 import { unreachable } from '../util/unreachable.js';
 
@@ -33,7 +33,7 @@ export interface StageState {
   fields?: Record<string, string>;
   attempts: AttemptRecord[];
   /** present only after verified success; removed before every (re)run */
-  done?: { fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[]; finishedAt: string; finalLoss?: number; steps?: number; durationMs: number };
+  done?: { fingerprint: string; fields: Record<string, string>; manifest: ManifestEntry[]; finishedAt: string; finalLoss?: number; steps?: number; durationMs: number; metrics?: StageMetrics };
   progress?: { step: number; total: number; loss?: number; lr?: number; updatedAt: string };
   checkpoint?: number;
   lastCause?: CauseCode;
@@ -198,6 +198,7 @@ function stageFinished(st: StageState, e: EventOf<'stage-finished'>): void {
     durationMs: e.durationMs,
     ...(e.finalLoss !== undefined ? { finalLoss: e.finalLoss } : {}),
     ...(e.steps !== undefined ? { steps: e.steps } : {}),
+    ...(e.metrics !== undefined ? { metrics: e.metrics } : {}),
   };
   st.fingerprint = e.fingerprint;
   st.fields = e.fields;

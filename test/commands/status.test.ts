@@ -95,4 +95,33 @@ describe('status', () => {
     const wide = await execa(process.execPath, [BIN, 'status', '--run-dir', rig.runDir, '--wide'], { reject: false });
     assert.match(wide.stdout, /started\s+ended\s+output dir\s+log/);
   });
+
+  it('shows the metrics of eval stages by round, and status --json carries them per stage instance', async () => {
+    const s = crashedThenFinished();
+    const done = (metrics: Record<string, Record<string, number>>) => ({ fingerprint: 'f', fields: {}, manifest: [], finishedAt: t(300), durationMs: 1000, metrics });
+    s.stages['r1/eval'] = { key: 'r1/eval', status: 'done', attempts: [{ n: 1, startedAt: t(200), endedAt: t(300) }], done: done({ aime24: { accuracy: 0.25, n: 4 } }) };
+    s.stages['r2/eval'] = { key: 'r2/eval', status: 'done', attempts: [{ n: 1, startedAt: t(300), endedAt: t(400) }], done: done({ aime24: { accuracy: 0.5, n: 4 } }) };
+    const dir = rig.path('metrics-run');
+    rig.write('metrics-run/state.json', JSON.stringify(s));
+    const json = await execa(process.execPath, [BIN, 'status', '--run-dir', dir, '--json'], { reject: false });
+    assert.equal(json.exitCode, 0, json.stderr);
+    const rows = (JSON.parse(json.stdout) as { stages: { key: string; metrics?: unknown }[] }).stages;
+    assert.deepEqual(rows.find((r) => r.key === 'r1/eval')?.metrics, { aime24: { accuracy: 0.25, n: 4 } });
+    assert.deepEqual(rows.find((r) => r.key === 'r2/eval')?.metrics, { aime24: { accuracy: 0.5, n: 4 } });
+    assert.equal(rows.find((r) => r.key === 'r1/a')?.metrics, undefined);
+    const text = await execa(process.execPath, [BIN, 'status', '--run-dir', dir], { reject: false });
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(text.stdout, /metrics by round:\n  round 1  eval  aime24\.accuracy 0\.2500  aime24\.n 4\n  round 2  eval  aime24\.accuracy 0\.5000  aime24\.n 4\n/);
+  });
+
+  it('refuses a state.json whose metrics are not numbers, naming where', async () => {
+    const s = crashedThenFinished();
+    s.stages['r1/eval'] = { key: 'r1/eval', status: 'done', attempts: [], done: { fingerprint: 'f', fields: {}, manifest: [], finishedAt: t(300), durationMs: 1, metrics: { aime24: { accuracy: 'x' as unknown as number } } } };
+    const dir = rig.path('bad-metrics-run');
+    rig.write('bad-metrics-run/state.json', JSON.stringify(s));
+    const r = await execa(process.execPath, [BIN, 'status', '--run-dir', dir, '--json'], { reject: false });
+    assert.notEqual(r.exitCode, 0);
+    assert.notEqual(r.exitCode, 70);
+    assert.match(r.stderr, /metrics/);
+  });
 });

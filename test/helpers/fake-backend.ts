@@ -8,7 +8,7 @@ import { err, ok, type Result } from '../../src/util/result.js';
 /** What one attempt of a stage does in the fake backend. */
 export type Script =
   /** exits with `exitCode` after writing `outputs` (the stage's declared outputs by default) and `log` lines */
-  | { kind: 'exit'; exitCode: number; log?: string[]; outputs?: boolean; progress?: { step: number; total: number; loss: number }[]; verdict?: Extract<JobExit, { kind: 'exited' }>['verdict'] }
+  | { kind: 'exit'; exitCode: number; log?: string[]; outputs?: boolean; progress?: { step: number; total: number; loss: number }[]; /** more files the job writes into its output dir (name to content) */ files?: Record<string, string>; verdict?: Extract<JobExit, { kind: 'exited' }>['verdict'] }
   /** the engine refuses to start it */
   | { kind: 'refuse'; failure: StartFailure }
   /** the job disappears without a word */
@@ -73,6 +73,7 @@ export class FakeBackend implements Backend {
       if (s.kind === 'command') for (const f of s.expectedOutputs) writeFileSync(join(s.outputDir, f), 'x\n');
       else for (const f of ['train_results.json', 'trainer_state.json', 'config.json', 'model.safetensors']) writeFileSync(join(s.outputDir, f), '{}\n');
     }
+    for (const [f, text] of Object.entries(sc.files ?? {})) writeFileSync(join(s.outputDir, f), text);
     return { kind: 'exited', exitCode: sc.exitCode, oomKilled: false, ...(sc.verdict ? { verdict: sc.verdict } : {}) };
   }
 

@@ -22,4 +22,17 @@ describe('report evals: metrics from the files LLaMA-Factory writes', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('takes an eval command stage\'s metrics.json as bench.metric, and skips one of the wrong shape', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flux-evals-'));
+    try {
+      writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ aime24: { accuracy: 0.43, n: 30 }, math500: { accuracy: 0.7 } }));
+      assert.deepEqual(readEval('r1/eval', dir), { key: 'r1/eval', id: 'eval', round: 1, source: 'metrics.json', metrics: { 'aime24.accuracy': 0.43, 'aime24.n': 30, 'math500.accuracy': 0.7 } });
+      writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ aime24: 0.43 }));
+      assert.equal(readEval('r1/eval', dir), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+

@@ -101,6 +101,26 @@ describe('scheduler (fake backend)', () => {
     assert.match(failed.evidence[0] ?? '', /missing: pairs\.jsonl/);
   });
 
+  it('records a command stage\'s metrics.json in the finished event and the state', async () => {
+    const r = await run({ 'r1/gen': [{ kind: 'exit', exitCode: 0, files: { 'metrics.json': '{"aime24": {"accuracy": 0.43, "n": 30}, "math500": {"accuracy": 0.8}}' } }] });
+    const fin = r.events.find((e) => e.type === 'stage-finished' && e.key === 'r1/gen');
+    assert.ok(fin?.type === 'stage-finished');
+    assert.deepEqual(fin.metrics, { aime24: { accuracy: 0.43, n: 30 }, math500: { accuracy: 0.8 } });
+    assert.deepEqual(r.state.stages['r1/gen']?.done?.metrics, { aime24: { accuracy: 0.43, n: 30 }, math500: { accuracy: 0.8 } });
+    const other = r.events.find((e) => e.type === 'stage-finished' && e.key === 'r1/use');
+    assert.ok(other?.type === 'stage-finished');
+    assert.equal(other.metrics, undefined, 'a stage without metrics.json reports none');
+  });
+
+  it('fails a stage whose metrics.json has the wrong shape (bad-metrics), naming where', async () => {
+    const r = await run({ 'r1/gen': [{ kind: 'exit', exitCode: 0, files: { 'metrics.json': '{"aime24": {"accuracy": "high"}}' } }] }, { maxAttempts: 1 });
+    const failed = r.events.find((e) => e.type === 'stage-failed');
+    assert.ok(failed?.type === 'stage-failed');
+    assert.equal(failed.cause, 'bad-metrics');
+    assert.match(failed.evidence[0] ?? '', /at aime24\.accuracy: expected a finite number, got the string "high"/);
+    assert.equal(r.outcomes['r1/use'], 'blocked');
+  });
+
   it('names the cause of a refused start as the backend mapped it', async () => {
     const r = await run({ 'r1/gen': [{ kind: 'refuse', failure: { message: 'No such image: x:1', cause: 'image-missing' } }] });
     const failed = r.events.find((e) => e.type === 'stage-failed');
