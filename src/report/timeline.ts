@@ -61,7 +61,8 @@ export function buildTimeline(s: RunState, events: RunEvent[], nowMs: number, in
   const openEnd = inProgress ? nowMs : stoppedAt;
   let endMs = startMs;
   const bars: TimelineBar[] = [];
-  const rows = stageOrder(s, events).filter((k) => (s.stages[k]?.attempts.length ?? 0) > 0);
+  // own keys only: an event keyed `toString` must not find Object.prototype's function
+  const rows = stageOrder(s, events).filter((k) => Object.hasOwn(s.stages, k) && (s.stages[k]?.attempts.length ?? 0) > 0);
   for (const key of rows) {
     const st = s.stages[key] as StageState;
     for (const a of st.attempts) {
