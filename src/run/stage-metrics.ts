@@ -53,21 +53,22 @@ const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'obj
 export function checkMetrics(v: unknown): MetricsRead {
   const expected = `expected {"<benchmark>": {"<metric>": <number>, ...}, ...}, e.g. {"aime24": {"accuracy": 0.43, "n": 30}}`;
   if (!isObject(v)) return { kind: 'bad', problem: `${METRICS_FILE}: ${expected}, got ${describe(v)}` };
-  const out: StageMetrics = {};
+  // entries then fromEntries: a benchmark named __proto__ becomes a key, not the object's prototype
+  const out: [string, Record<string, number>][] = [];
   for (const [bench, m] of Object.entries(v)) {
     if (bench.trim() === '') return { kind: 'bad', problem: `${METRICS_FILE}: a benchmark name is empty` };
     if (!isObject(m)) return { kind: 'bad', problem: `${METRICS_FILE}: at ${bench}: ${expected}, got ${describe(m)}` };
-    const row: Record<string, number> = {};
+    const row: [string, number][] = [];
     for (const [name, x] of Object.entries(m)) {
       if (name.trim() === '') return { kind: 'bad', problem: `${METRICS_FILE}: at ${bench}: a metric name is empty` };
       if (typeof x !== 'number' || !Number.isFinite(x)) return { kind: 'bad', problem: `${METRICS_FILE}: at ${bench}.${name}: expected a finite number, got ${describe(x)}` };
-      row[name] = x;
+      row.push([name, x]);
     }
-    if (Object.keys(row).length === 0) return { kind: 'bad', problem: `${METRICS_FILE}: at ${bench}: no metrics` };
-    out[bench] = row;
+    if (row.length === 0) return { kind: 'bad', problem: `${METRICS_FILE}: at ${bench}: no metrics` };
+    out.push([bench, Object.fromEntries(row)]);
   }
-  if (Object.keys(out).length === 0) return { kind: 'bad', problem: `${METRICS_FILE}: no benchmarks; ${expected}` };
-  return { kind: 'ok', metrics: out };
+  if (out.length === 0) return { kind: 'bad', problem: `${METRICS_FILE}: no benchmarks; ${expected}` };
+  return { kind: 'ok', metrics: Object.fromEntries(out) };
 }
 
 function describe(x: unknown): string {

@@ -36,6 +36,15 @@ describe('checkMetrics', () => {
     });
   }
 
+  it('keeps a benchmark or metric named __proto__ as a key, not as the prototype', () => {
+    const r = checkMetrics(JSON.parse('{"__proto__": {"__proto__": 1}}'));
+    assert.equal(r.kind, 'ok');
+    const m = r.kind === 'ok' ? r.metrics : {};
+    assert.deepEqual(Object.keys(m), ['__proto__']);
+    assert.deepEqual(Object.entries(Object.getOwnPropertyDescriptor(m, '__proto__')?.value as object), [['__proto__', 1]]);
+    assert.deepEqual(flattenMetrics(m), { '__proto__.__proto__': 1 });
+  });
+
   it('flattens to bench.metric names', () => {
     assert.deepEqual(flattenMetrics({ aime24: { accuracy: 0.5 }, math500: { accuracy: 0.25, n: 4 } }), { 'aime24.accuracy': 0.5, 'math500.accuracy': 0.25, 'math500.n': 4 });
   });
