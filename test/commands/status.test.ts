@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -124,4 +125,38 @@ describe('status', () => {
     assert.notEqual(r.exitCode, 70);
     assert.match(r.stderr, /metrics/);
   });
+
+  it('a real local run: an eval command stage writes metrics.json in 2 rounds; status, status --json and report.html show both, a bad one fails the stage', async () => {
+    const yaml = (script: string) => `name: evals
+llamafactory: {image: "hiyouga/llamafactory:0.9.5", version: 0.9.5}
+models: {base: Qwen/Qwen3-0.6B}
+datasets:
+  sft: {path: sft.jsonl}
+backend: local
+stages:
+  - id: evaluate
+    kind: command
+    command: [sh, -c, '${script}']
+`;
+    rig.write('sft.jsonl', '{"instruction": "q", "output": "a"}\n');
+    // the round number from the output dir (.../outputs/r<N>/evaluate) becomes the accuracy 0.<N>
+    const good = 'r=$(basename $(dirname $FLUX_OUTPUT_DIR)); printf "{\\"aime24\\": {\\"accuracy\\": 0.${r#r}, \\"n\\": 4}}" > $FLUX_OUTPUT_DIR/metrics.json';
+    rig.write('evals-bad.yaml', yaml('echo "{\\"aime24\\": 0.5}" > $FLUX_OUTPUT_DIR/metrics.json'));
+    const bad = await rig.cli(['round', '--n', '2', '--pipeline', 'evals-bad.yaml', '--run-dir', 'evals-run']);
+    assert.equal(bad.exitCode, 1, bad.all);
+    assert.match(bad.all, /r1\/evaluate.*the stage wrote a metrics\.json flux-train cannot read.*at aime24: expected/);
+    rig.write('evals.yaml', yaml(good));
+    const r = await rig.cli(['round', '--n', '2', '--pipeline', 'evals.yaml', '--run-dir', 'evals-run']);
+    assert.equal(r.exitCode, 0, r.all);
+    const dir = rig.path('evals-run');
+    const json = await execa(process.execPath, [BIN, 'status', '--run-dir', dir, '--json'], { reject: false });
+    const rows = (JSON.parse(json.stdout) as { stages: { key: string; metrics?: unknown }[] }).stages;
+    assert.deepEqual(rows.map((x) => [x.key, x.metrics]), [['r1/evaluate', { aime24: { accuracy: 0.1, n: 4 } }], ['r2/evaluate', { aime24: { accuracy: 0.2, n: 4 } }]]);
+    const text = await execa(process.execPath, [BIN, 'status', '--run-dir', dir], { reject: false });
+    assert.match(text.stdout, /round 1  evaluate  aime24\.accuracy 0\.1000  aime24\.n 4\n  round 2  evaluate  aime24\.accuracy 0\.2000/);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    assert.match(html, /Evaluation by round/);
+    assert.match(html, /aime24\.accuracy/);
+  });
 });
+
