@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from typing import Any, Optional
 
 from .answers import check
-from .openai_client import ChatClient, Completion, Endpoint, EndpointError
+from .openai_client import Completion, Endpoint, EndpointError
 from .prompts import proposer_messages, reasoner_messages, template_steps
 from .records import InputError, Problem, read_problems, write_json_atomic, write_jsonl_atomic
-from .sampling import TooManyFailures, add_common_arguments, fan_out, policy_from_args, request_seed, sampling_from_args
+from .sampling import TooManyFailures, add_common_arguments, fan_out, connect_pair, request_seed, sampling_from_args
 
 BENCHMARKS = ("aime24", "aime25", "math500")
 
@@ -78,15 +77,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     if a.limit is not None:
         data = {k: v[: a.limit] for k, v in data.items()}
-    stop = threading.Event()
-    policy = policy_from_args(a)
-    proposer, reasoner = ChatClient(proposer_ep, policy, stop), ChatClient(reasoner_ep, policy, stop)
-    for c in (proposer, reasoner):
-        try:
-            c.models()
-        except EndpointError as e:
-            print(f"evaluate: the {c.endpoint.name.lower()} server at {c.endpoint.base_url} does not answer: {e}", file=sys.stderr)
-            return 4
+    try:
+        proposer, reasoner, stop = connect_pair(a, proposer_ep, reasoner_ep)
+    except EndpointError as e:
+        print(f"evaluate: {e}", file=sys.stderr)
+        return 4
     sp, sr = sampling_from_args(a, "proposer"), sampling_from_args(a, "reasoner")
     if a.verifier == "mentions":
         print("evaluate: --verifier mentions counts any mention of the reference answer as right: for tests with tiny "

@@ -21,15 +21,14 @@ import argparse
 import os
 import random
 import sys
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .answers import check
-from .openai_client import ChatClient, Completion, Endpoint, EndpointError
+from .openai_client import Completion, Endpoint, EndpointError
 from .prompts import PROMPT_EXTRACT, PROMPT_SOLVE, proposer_messages, reasoner_messages, solve_user_message, template_steps
 from .records import InputError, PairFormat, Problem, parse_columns, read_problems, write_json_atomic, write_jsonl_atomic
-from .sampling import (TooManyFailures, add_common_arguments, fan_out, policy_from_args, request_seed,
+from .sampling import (TooManyFailures, add_common_arguments, fan_out, connect_pair, request_seed,
                        sampling_from_args)
 
 
@@ -194,16 +193,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.limit is not None:
         problems = problems[: a.limit]
 
-    stop = threading.Event()
-    policy = policy_from_args(a)
-    proposer, reasoner = ChatClient(proposer_ep, policy, stop), ChatClient(reasoner_ep, policy, stop)
-    for c in (proposer, reasoner):
-        try:
-            c.models()
-        except EndpointError as e:
-            print(f"mine_pairs: the {c.endpoint.name.lower()} server at {c.endpoint.base_url} does not answer: {e}",
-                  file=sys.stderr)
-            return 4
+    try:
+        proposer, reasoner, stop = connect_pair(a, proposer_ep, reasoner_ep)
+    except EndpointError as e:
+        print(f"mine_pairs: {e}", file=sys.stderr)
+        return 4
     sp, sr = sampling_from_args(a, "proposer"), sampling_from_args(a, "reasoner")
     if a.verifier == "mentions":
         print("mine_pairs: --verifier mentions counts any mention of the reference answer as right: for tests with tiny "

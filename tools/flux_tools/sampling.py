@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, TypeVar
 
-from .openai_client import EndpointError, RetryPolicy
+from .openai_client import ChatClient, Endpoint, EndpointError, RetryPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -107,3 +107,16 @@ def sampling_from_args(a: argparse.Namespace, role: str) -> Sampling:
 
 def policy_from_args(a: argparse.Namespace) -> RetryPolicy:
     return RetryPolicy(max_attempts=max(1, a.max_attempts), backoff_seconds=max(0.0, a.backoff), timeout_seconds=a.timeout)
+
+
+def connect_pair(a: argparse.Namespace, proposer_ep: Endpoint, reasoner_ep: Endpoint) -> tuple[ChatClient, ChatClient, threading.Event]:
+    """Clients for both endpoints, sharing one stop event, each checked to answer before any sampling starts."""
+    stop = threading.Event()
+    policy = policy_from_args(a)
+    proposer, reasoner = ChatClient(proposer_ep, policy, stop), ChatClient(reasoner_ep, policy, stop)
+    for c in (proposer, reasoner):
+        try:
+            c.models()
+        except EndpointError as e:
+            raise EndpointError(f"the {c.endpoint.name.lower()} server at {c.endpoint.base_url} does not answer: {e}", e.retryable, e.attempts) from e
+    return proposer, reasoner, stop
