@@ -1,5 +1,5 @@
 import type { GpuSpec } from '../pipeline/schema.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { JobHandleRecord } from '../run/events.js';
 import type { FluxError } from '../util/errors.js';
 import type { Result } from '../util/result.js';
@@ -8,7 +8,7 @@ import type { Result } from '../util/result.js';
 export interface JobSpec {
   runId: string;
   runDir: string;
-  stage: PlanStage;
+  stage: JobStage;
   attempt: number;
   fingerprint: string;
   /** host path of the attempt's log file; the backend appends the job's output to it */
@@ -74,7 +74,7 @@ export interface Backend {
   preflight(plan: Plan, toRun: PlanStage[]): Promise<Result<string[], FluxError>>;
   start(job: JobSpec): Promise<Result<JobHandleRecord, StartFailure>>;
   /** the newest job of this run and stage instance, running or exited, if the backend still knows it */
-  findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined>;
+  findJob(runId: string, stage: JobStage): Promise<LiveJob | undefined>;
   /** waits for the job to exit, making sure its output ends up in the attempt's log file; resolves with how it ended */
   follow(handle: JobHandleRecord, job: JobSpec, opts: FollowOptions): Promise<JobExit>;
   /** graceful stop: SIGTERM, then SIGKILL after graceSeconds */

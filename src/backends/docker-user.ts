@@ -1,6 +1,6 @@
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import { CONTAINER_RUN_DIR } from './trainer-view.js';
 import { FluxError } from '../util/errors.js';
 import { err, ok, type Result } from '../util/result.js';
@@ -176,7 +176,7 @@ function firstNotGranted(path: string, uid: number, gid: number, want: number, d
 }
 
 /** Called right before a container starts: the scheduler has just made the stage's output dir as the invoking uid. */
-export function handOverOutputDir(stage: PlanStage, user: ContainerUser): string | undefined {
+export function handOverOutputDir(stage: JobStage, user: ContainerUser): string | undefined {
   if (user.kind !== 'uid' || process.getuid?.() !== 0 || !existsSync(stage.outputDir)) return undefined;
   try {
     chownTree(stage.outputDir, user.uid, user.gid, 64);

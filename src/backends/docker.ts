@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { stageFileName } from '../util/run-layout.js';
 import Docker from 'dockerode';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { DockerSettings } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
 import { checkInputsAndDisk } from './common.js';
@@ -227,7 +227,7 @@ export class DockerBackend implements Backend {
     return ok({ backend: 'docker', id: info.Id, name: info.Name.replace(/^\//, '') });
   }
 
-  async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
+  async findJob(runId: string, stage: JobStage): Promise<LiveJob | undefined> {
     // one engine call per run, not per stage instance (a plan of 100 rounds has hundreds)
     if (this.#listing?.runId !== runId || Date.now() - this.#listing.at > 2_000) {
       this.#listing = { runId, at: Date.now(), list: this.docker.listContainers({ all: true, filters: { label: [`${LABEL.run}=${runId}`] } }) };

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
 import { JobTree } from './job-tree.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import type { JobHandleRecord, LocalProcess } from '../run/events.js';
 import { checkFolder, ensureDir } from '../state/run-dir.js';
@@ -156,7 +156,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
+  async findJob(runId: string, stage: JobStage): Promise<LiveJob | undefined> {
     const layout = new RunDir(this.plan.runDir);
     const dir = layout.logsDir;
     checkFolder(dir, 'logs folder');

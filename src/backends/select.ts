@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Plan } from '../pipeline/plan-types.js';
 import type { Pipeline } from '../pipeline/load.js';
 import type { Backend } from './backend.js';
@@ -11,6 +12,8 @@ export interface BackendChoice {
 
 /** Backends are loaded on demand so that `--help` and `status` never pay for dockerode. */
 export async function createBackend(p: Pipeline, plan: Plan, c: BackendChoice): Promise<Backend> {
+  // jobs run in the run dir: a relative env would be looked up there (--local-env from the cwd, local.env from the pipeline's folder)
+  const localEnv = c.localEnv !== undefined ? resolve(c.localEnv) : p.spec.local.env !== undefined ? resolve(p.baseDir, p.spec.local.env) : undefined;
   switch (plan.backend) {
     case 'docker': {
       const { DockerBackend } = await import('./docker.js');
@@ -23,7 +26,7 @@ export async function createBackend(p: Pipeline, plan: Plan, c: BackendChoice): 
     }
     case 'local': {
       const { LocalBackend } = await import('./local.js');
-      return new LocalBackend(plan, { env: c.localEnv ?? p.spec.local.env, warn: c.warn, ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}) });
+      return new LocalBackend(plan, { env: localEnv, warn: c.warn, ...(c.skipDiskCheck ? { skipDiskCheck: true } : {}) });
     }
     case 'slurm': {
       const { SlurmBackend } = await import('./slurm.js');
@@ -31,7 +34,7 @@ export async function createBackend(p: Pipeline, plan: Plan, c: BackendChoice): 
       return new SlurmBackend(plan, {
         settings: p.spec.slurm,
         perStage: (s) => byId.get(s.id)?.slurm,
-        env: c.localEnv ?? p.spec.local.env,
+        env: localEnv,
         passEnv: p.spec.docker.pass_env,
         warn: c.warn,
         pollMs: p.spec.slurm.poll_seconds * 1000,

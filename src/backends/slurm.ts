@@ -3,7 +3,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Backend, BackendVerdict, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import { MASTER_PORT } from '../planner/trainer-args.js';
 import { RunDir, stageFileName } from '../util/run-layout.js';
 import type { SlurmSettings as SlurmSettingsSchema } from '../pipeline/schema.js';
@@ -18,7 +18,7 @@ export type SlurmSettings = z.infer<typeof SlurmSettingsSchema>;
 export interface SlurmBackendOptions {
   /** pipeline-level settings; a stage's `slurm:` overrides field by field */
   settings: SlurmSettings;
-  perStage: (s: PlanStage) => Partial<SlurmSettings> | undefined;
+  perStage: (s: JobStage) => Partial<SlurmSettings> | undefined;
   /** LLaMA-Factory env on shared storage (runtime none) */
   env?: string | undefined;
   passEnv: string[];
@@ -34,7 +34,7 @@ const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSP
 const shq = (s: string): string => (/^[A-Za-z0-9_./:=,@+%-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
 
 /** The sbatch script for one attempt of one stage instance (also written by `flux-train config`). */
-export function renderJobScript(plan: Plan, s: PlanStage, st: SlurmSettings, o: { jobName: string; comment: string; logPath: string; env?: string | undefined; passEnv: string[] }): string {
+export function renderJobScript(plan: Plan, s: JobStage, st: SlurmSettings, o: { jobName: string; comment: string; logPath: string; env?: string | undefined; passEnv: string[] }): string {
   const tasks = st.tasks ?? st.nodes;
   const lines = ['#!/bin/bash', `#SBATCH --job-name=${o.jobName}`, `#SBATCH --comment=${o.comment}`, `#SBATCH --nodes=${st.nodes}`, `#SBATCH --ntasks=${tasks}`];
   if (tasks === st.nodes) lines.push('#SBATCH --ntasks-per-node=1');
@@ -99,7 +99,7 @@ export class SlurmBackend implements Backend {
     readonly opts: SlurmBackendOptions,
   ) {}
 
-  settingsFor(s: PlanStage): SlurmSettings {
+  settingsFor(s: JobStage): SlurmSettings {
     return { ...this.opts.settings, ...(this.opts.perStage(s) ?? {}) } as SlurmSettings;
   }
 
@@ -172,7 +172,7 @@ export class SlurmBackend implements Backend {
     return undefined;
   }
 
-  async findJob(runId: string, stage: PlanStage): Promise<LiveJob | undefined> {
+  async findJob(runId: string, stage: JobStage): Promise<LiveJob | undefined> {
     const r = await execa('squeue', ['-h', '-t', 'all', '-n', this.jobName(runId, stage.key), '-o', '%i|%T|%k'], { reject: false, timeout: 20_000 });
     const rows = r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : [];
     const parsed = rows

@@ -27,7 +27,7 @@ export async function validateCommand(o: ValidateOptions): Promise<number> {
   }
   const train = plan.stages.filter((s) => s.kind === 'train').length;
   process.stdout.write(
-    `${file}: OK: ${plan.stages.length} stage instances over ${rounds} round(s) (${train} training), ${Object.keys(plan.datasetInfo).length} datasets, image ${plan.image}${warnings.length ? `, ${warnings.length} warning(s)` : ''}\n`,
+    `${file}: OK: ${plan.stages.length} stage instances over ${rounds} round(s) (${train} training${plan.serves.length > 0 ? `, ${plan.serves.length} server(s)` : ''}), ${Object.keys(plan.datasetInfo).length} datasets, image ${plan.image}${warnings.length ? `, ${warnings.length} warning(s)` : ''}\n`,
   );
   return EXIT.ok;
 }

@@ -136,7 +136,7 @@ function issueToDiagnostics(loc: Locator, issue: z.core.$ZodIssue, raw: unknown)
     }
   }
   if (issue.code === 'invalid_union' && path[0] === 'stages' && path.length === 2) {
-    return [loc.diag('schema', [...path, 'kind'], 'a stage needs `kind: train` or `kind: command`', 'add `kind: train` (with stage, model, datasets) or `kind: command` (with command)')];
+    return [loc.diag('schema', [...path, 'kind'], 'a stage needs `kind: train`, `kind: command` or `kind: serve`', 'add `kind: train` (with stage, model, datasets), `kind: command` (with command) or `kind: serve` (with engine, model)')];
   }
   const hint = hintAt(path, issue) ?? hintFor(issue);
   const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
@@ -178,9 +178,10 @@ function allowedKeysAt(path: readonly PathSegment[], raw: unknown): string[] {
   if (path.length === 0) return KNOWN_FIELDS[''] ?? [];
   if (path[0] === 'stages' && path.length === 2) {
     const stage = (raw as { stages?: Record<string, unknown>[] }).stages?.[path[1] as number];
-    return stage?.['kind'] === 'command'
-      ? ['id', 'kind', 'rounds', 'gpus', 'image', 'after', 'slurm', 'env', 'command', 'inputs', 'outputs', 'workdir']
-      : ['id', 'kind', 'rounds', 'gpus', 'image', 'after', 'slurm', 'env', 'stage', 'model', 'ref_model', 'datasets', 'args'];
+    const common = ['id', 'kind', 'rounds', 'gpus', 'image', 'after', 'slurm', 'env'];
+    if (stage?.['kind'] === 'command') return [...common, 'command', 'inputs', 'endpoints', 'outputs', 'workdir'];
+    if (stage?.['kind'] === 'serve') return [...common, 'engine', 'model', 'template', 'served_name', 'args', 'ready_timeout_seconds'];
+    return [...common, 'stage', 'model', 'ref_model', 'datasets', 'args', 'deepspeed'];
   }
   if (path[0] === 'datasets' && path.length === 2) {
     return ['path', 'source', 'formatting', 'ranking', 'columns', 'tags', 'num_samples', 'split', 'hf_hub_id'];

@@ -1,4 +1,6 @@
-import type { BackendName, GpuSpec } from './schema.js';
+import type { BackendName, GpuSpec, SERVE_ENGINE_NAMES } from './schema.js';
+
+export type ServeEngineName = (typeof SERVE_ENGINE_NAMES)[number];
 
 /** A model handed to a stage: a declared base model, or a verified output of another stage instance. */
 export type ModelInput =
@@ -69,10 +71,45 @@ export interface CommandInstance extends InstanceBase {
   stage: 'command';
   /** files the command must leave in its output dir */
   expectedOutputs: string[];
+  /** servers it talks to: FLUX_ENDPOINT_<NAME> and FLUX_MODEL_<NAME> are set when they are ready */
+  endpoints: EndpointUse[];
+}
+
+export interface EndpointUse {
+  /** as declared (the variable names use it upper-cased) */
+  name: string;
+  /** the serve instance's key */
+  serve: string;
 }
 
 /** A stage instance of the plan, by kind: train-only fields exist only where they mean something. */
 export type PlanStage = TrainInstance | CommandInstance;
+
+/**
+ * One round of a `kind: serve` stage: an inference server that is up while its consumers run. It is no
+ * PlanStage: it has no outputs to verify and never finishes; the executor starts it for its consumers.
+ * Its `command` and `env` are completed with a port when it starts (planner/serve-engines).
+ */
+export interface ServeInstance extends InstanceBase {
+  kind: 'serve';
+  stage: 'serve';
+  engine: ServeEngineName;
+  model: ModelInput;
+  /** the model as the server sees it */
+  serverModel: string;
+  servedName: string;
+  template?: string;
+  extraArgs: string[];
+  readyTimeoutMs: number;
+  /** host path of the llamafactory engine's inference YAML, and the server's path of it */
+  configPath: string;
+  serverConfigPath: string;
+  /** the command instances that name it in `endpoints`, in plan order */
+  consumers: string[];
+}
+
+/** What a backend runs: a stage instance, or a server. */
+export type JobStage = PlanStage | ServeInstance;
 
 export interface Plan {
   pipeline: string;
@@ -86,6 +123,8 @@ export interface Plan {
   trainerRunDir: string;
   mounts: Mount[];
   stages: PlanStage[];
+  /** the inference servers the stages talk to, in plan order */
+  serves: ServeInstance[];
   /** the complete dataset_info.json */
   datasetInfo: Record<string, Record<string, unknown>>;
   allowExtraArgs: boolean;

@@ -222,6 +222,8 @@ export const CommandStage = z
     command: z.array(z.string()).min(1),
     /** models handed to the command as FLUX_MODEL_<NAME> */
     inputs: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), ModelSource).default({}),
+    /** servers handed to the command as FLUX_ENDPOINT_<NAME> (base URL ending /v1) and FLUX_MODEL_<NAME> (the served name): a serve stage of the same round */
+    endpoints: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), Id).default({}),
     /** files the command must write into its output dir; checked before anything consumes them */
     outputs: z.array(z.string().min(1)).default([]),
     workdir: z.string().optional(),
@@ -229,7 +231,28 @@ export const CommandStage = z
   .strict();
 export type CommandStage = z.infer<typeof CommandStage>;
 
-export const StageSpec = z.discriminatedUnion('kind', [TrainStage, CommandStage]);
+export const SERVE_ENGINE_NAMES = ['sglang', 'vllm', 'llamafactory'] as const;
+
+/** An OpenAI-compatible inference server for a model, up while the command stages that name it in `endpoints` run. */
+export const ServeStage = z
+  .object({
+    ...StageCommon,
+    kind: z.literal('serve'),
+    engine: z.enum(SERVE_ENGINE_NAMES),
+    model: ModelSource,
+    /** the chat template of the llamafactory engine's inference YAML (required there) */
+    template: z.string().min(1).optional(),
+    /** what GET /v1/models lists and consumers send as `model`; default: the stage id */
+    served_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:\/-]*$/, 'letters, digits and "_.:/-"').max(200).optional(),
+    /** extra engine arguments, appended to the launch line */
+    args: z.array(z.string()).default([]),
+    /** how long GET /v1/models may take to list the model: a 32B model loads in minutes */
+    ready_timeout_seconds: z.number().positive().max(86_400).default(1800),
+  })
+  .strict();
+export type ServeStage = z.infer<typeof ServeStage>;
+
+export const StageSpec = z.discriminatedUnion('kind', [TrainStage, CommandStage, ServeStage]);
 export type StageSpec = z.infer<typeof StageSpec>;
 
 export const PipelineSpec = z

@@ -24,7 +24,7 @@ export function checkStages(spec: PipelineSpec, locator: Locator): Diagnostic[] 
         const problem = outputPathProblem(o);
         if (problem) out.push(locator.diag('output-path', ['stages', i, 'outputs', j], `output "${o}" ${problem}`, 'name the file relative to the stage output dir ($FLUX_OUTPUT_DIR), e.g. pairs.jsonl or data/pairs.jsonl'));
       });
-    } else if (s.deepspeed !== undefined && hasOwn(s.args, 'deepspeed')) {
+    } else if (s.kind === 'train' && s.deepspeed !== undefined && hasOwn(s.args, 'deepspeed')) {
       out.push(locator.diag('duplicate-setting', ['stages', i, 'deepspeed'], `stage "${s.id}" sets DeepSpeed twice (\`deepspeed:\` and \`args.deepspeed\`)`, 'keep one of them'));
     }
   });

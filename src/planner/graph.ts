@@ -42,7 +42,12 @@ function sameRoundInputs(s: StageSpec, datasets: Record<string, DatasetSpec>): S
       const d = own(datasets, dn);
       for (const src of Object.values(d?.source ?? {})) if (typeof src === 'object' && 'stage' in src && src.round === 'same') deps.add(src.stage);
     }
-  } else for (const src of Object.values(s.inputs)) addSrc(src);
+  } else if (s.kind === 'serve') addSrc(s.model);
+  else {
+    for (const src of Object.values(s.inputs)) addSrc(src);
+    // a consumer runs while its servers serve: they come first in the round
+    for (const serve of Object.values(s.endpoints)) deps.add(serve);
+  }
   return deps;
 }
 

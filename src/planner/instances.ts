@@ -1,16 +1,20 @@
 import type { Diagnostic, PathSegment } from '../pipeline/diagnostics.js';
-import type { CommandInstance, ModelInput, PlanDataset, TrainInstance } from '../pipeline/plan-types.js';
-import type { CommandStage, GpuSpec, PipelineSpec, StageSpec, TrainStage } from '../pipeline/schema.js';
+import type { CommandInstance, ModelInput, PlanDataset, ServeInstance, TrainInstance } from '../pipeline/plan-types.js';
+import type { BackendName, CommandStage, GpuSpec, PipelineSpec, StageSpec, TrainStage } from '../pipeline/schema.js';
 import type { StageCatalog } from './catalog.js';
 import { planDataset, type DatasetScope, type DatasetTable } from './datasets.js';
 import { outputDirOf, stageKey } from './keys.js';
 import { RunDir } from '../util/run-layout.js';
 import { resolveModel, type ModelScope } from './models.js';
 import { launcherEnv, mergeArgs, type DeepspeedFiles } from './trainer-args.js';
+import { expandPlaceholders, resolveEndpoints } from './endpoints.js';
 
 /** Everything planning one stage instance reads; the dataset table, the DeepSpeed cache and the view's mounts are the only parts it adds to. */
 export interface InstanceScope extends ModelScope, DatasetScope {
   spec: PipelineSpec;
+  backend: BackendName;
+  /** serve instances planned so far, by key: a consumer comes after its servers in a round */
+  serves: Map<string, ServeInstance>;
   catalog: StageCatalog;
   image: string;
   gpus: GpuSpec | undefined;
@@ -18,7 +22,7 @@ export interface InstanceScope extends ModelScope, DatasetScope {
   deepspeedFiles: DeepspeedFiles;
 }
 
-interface Common {
+export interface Common {
   key: string;
   at: PathSegment[];
   outputDir: string;
@@ -27,7 +31,7 @@ interface Common {
   gpus: GpuSpec;
 }
 
-function common(scope: InstanceScope, s: StageSpec, index: number, round: number): Common {
+export function common(scope: InstanceScope, s: StageSpec, index: number, round: number): Common {
   const deps = new Set<string>();
   for (const a of s.after) if (scope.catalog.runsIn(a, round)) deps.add(stageKey(round, a));
   const outputDir = outputDirOf(scope.runDir, round, s.id);
@@ -41,7 +45,7 @@ function stageGpus(scope: InstanceScope, s: StageSpec): GpuSpec {
 }
 
 /** A model as the trainer sees it: a stage output inside the run dir, a local base model as an input, or a hub id. */
-function trainerModelPath(scope: InstanceScope, m: ModelInput): string {
+export function trainerModelPath(scope: InstanceScope, m: ModelInput): string {
   if (m.kind === 'stage') return scope.view.runPath(m.hostPath);
   return m.local ? scope.view.inputPath(m.ref, 'models', `base model ${m.name}`) : m.ref;
 }
@@ -120,6 +124,15 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     if (m.model.kind === 'stage') c.deps.add(m.model.key);
     env[`FLUX_MODEL_${name.toUpperCase()}`] = trainerModelPath(scope, m.model);
   }
+  const endpoints = resolveEndpoints(scope, s, round, c.at);
+  diags.push(...endpoints.diags);
+  for (const e of endpoints.uses) {
+    const serve = scope.serves.get(e.serve) as ServeInstance;
+    // the server's model must be finished before the server starts, so before its consumer does
+    if (serve.model.kind === 'stage') c.deps.add(serve.model.key);
+    env[`FLUX_MODEL_${e.name.toUpperCase()}`] = serve.servedName;
+    serve.consumers.push(c.key);
+  }
   env['FLUX_ROUND'] = String(round);
   env['FLUX_OUTPUT_DIR'] = c.trainerOutputDir;
   env['FLUX_RUN_DIR'] = scope.view.runDir;
@@ -136,9 +149,10 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     image: s.image ?? scope.image,
     env: { ...env, ...scope.view.env },
     passEnv: scope.spec.docker.pass_env,
-    command: s.command,
+    command: expandPlaceholders(scope, s.command),
     workdir: s.workdir ?? scope.view.runDir,
     expectedOutputs: s.outputs,
+    endpoints: endpoints.uses,
   };
   return { stage, diags };
 }

@@ -29,7 +29,7 @@ export function resolveModel(scope: ModelScope, src: ModelRef, round: number, ow
     return { diags: [loc.diag('reference', [...at, 'stage'], `stage "${owner}" takes its model from unknown stage "${src.stage}"`, guess ? `did you mean "${guess}"?` : `use one of: ${catalog.ids.join(', ')}`)] };
   }
   if (target.spec.kind !== 'train') {
-    return { diags: [loc.diag('reference', [...at, 'stage'], `"${src.stage}" is a command stage; its output is not a model`, 'take the model from a train stage, or a base model')] };
+    return { diags: [loc.diag('reference', [...at, 'stage'], `"${src.stage}" is a ${target.spec.kind} stage; its output is not a model`, 'take the model from a train stage, or a base model')] };
   }
   const targetRound = src.round === 'previous' ? round - 1 : round;
   if (targetRound >= 1 && catalog.runsIn(src.stage, targetRound)) {

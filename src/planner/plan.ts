@@ -1,13 +1,14 @@
 import { resolve } from 'node:path';
 import type { Diagnostic } from '../pipeline/diagnostics.js';
 import type { Pipeline } from '../pipeline/load.js';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { Plan, PlanStage, ServeInstance } from '../pipeline/plan-types.js';
 import type { BackendName, GpuSpec } from '../pipeline/schema.js';
 import { err, ok, type Result } from '../util/result.js';
 import { catalogStages, stagesWithoutRounds } from './catalog.js';
 import { DatasetTable } from './datasets.js';
 import { sameRoundOrder } from './graph.js';
 import { planCommandInstance, planTrainInstance, type InstanceScope } from './instances.js';
+import { planServeInstance } from './serves.js';
 import { DeepspeedFiles } from './trainer-args.js';
 import type { TrainerViewFactory } from './trainer-view.js';
 
@@ -44,6 +45,8 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
   const image = opts.image ?? spec.llamafactory.image;
   const scope: InstanceScope = {
     spec,
+    backend: opts.backend,
+    serves: new Map(),
     models: spec.models,
     datasets: spec.datasets,
     baseDir: p.baseDir,
@@ -63,6 +66,12 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
       const entry = catalog.byId.get(id);
       if (!entry || !entry.rounds.includes(round)) continue;
       const s = entry.spec;
+      if (s.kind === 'serve') {
+        const planned = planServeInstance(scope, s, entry.index, round);
+        diags.push(...planned.diags);
+        if (planned.serve) scope.serves.set(planned.serve.key, planned.serve);
+        continue;
+      }
       const planned = s.kind === 'train' ? planTrainInstance(scope, s, entry.index, round) : planCommandInstance(scope, s, entry.index, round);
       diags.push(...planned.diags);
       if (planned.stage) stages.push(planned.stage);
@@ -81,10 +90,22 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
     trainerRunDir: view.runDir,
     mounts: view.mounts(),
     stages,
+    serves: unusedServes(scope.serves, diags, p),
     datasetInfo: scope.table.info,
     allowExtraArgs: spec.allow_extra_args,
     gpuPool: opts.gpus ?? spec.gpus,
     ...(spec.max_parallel !== undefined ? { maxParallel: spec.max_parallel } : {}),
   };
   return ok({ plan, warnings: diags });
+}
+
+/** Every server some stage consumes; one no command stage names in `endpoints` would never start, which is worth a warning. */
+function unusedServes(serves: Map<string, ServeInstance>, diags: Diagnostic[], p: Pipeline): ServeInstance[] {
+  const out = [...serves.values()];
+  for (const s of out) {
+    if (s.consumers.length > 0) continue;
+    const index = p.spec.stages.findIndex((x) => x.id === s.id);
+    diags.push(p.locator.diag('serve', ['stages', index, 'id'], `server ${s.key} is named by no command stage's \`endpoints\` in round ${s.round}, so it never starts`, 'name it in a command stage (`endpoints: {proposer: ' + s.id + '}`), or limit its `rounds:`', { severity: 'warning' }));
+  }
+  return out;
 }

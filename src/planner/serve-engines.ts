@@ -1,9 +1,10 @@
+import type { GpuSpec } from '../pipeline/schema.js';
 import { unreachable } from '../util/unreachable.js';
 
 /**
- * How each inference engine is started as an OpenAI-compatible server (issue 15's serve stage; not yet
- * wired into the plan). Each engine gets the port, host, served name and tensor parallel size in its own
- * words; everything else an engine needs is the caller's `extraArgs`.
+ * How each inference engine is started as an OpenAI-compatible server (a serve stage's launch line;
+ * the port is filled in when it starts). Each engine gets the port, host, served name and tensor parallel
+ * size in its own words; everything else an engine needs is the caller's `extraArgs`.
  */
 export type ServeEngine = 'sglang' | 'vllm' | 'llamafactory';
 
@@ -60,4 +61,11 @@ const ok = (value: ServeLaunch) => ({ ok: true as const, value });
 /** The seed's default for a flag, unless the caller set that flag. */
 function withDefault(args: string[], flag: string, value: string): string[] {
   return args.some((a) => a === flag || a.startsWith(`${flag}=`)) ? args : [...args, flag, value];
+}
+
+/** How many GPUs a server shards over: the ids it was given, a count, else 1 (`all` is counted where the pool knows its ids). */
+export function tensorParallelOf(gpus: GpuSpec | undefined): number {
+  if (typeof gpus === 'number') return gpus;
+  if (gpus === undefined || gpus === 'all' || gpus === 'none') return 1;
+  return gpus.split(',').length;
 }

@@ -12,7 +12,7 @@ export interface TrainerView {
   /** the trainer's path of a file inside the run dir */
   runPath(hostPath: string): string;
   /** the trainer's path of an input outside the run dir (a dataset file, a local base model) */
-  inputPath(hostPath: string, kind: 'datasets' | 'models', what: string): string;
+  inputPath(hostPath: string, kind: 'datasets' | 'models' | 'tools' | 'pipeline', what: string): string;
   /** environment every stage instance gets from this view, added last */
   readonly env: Readonly<Record<string, string>>;
   /** the mounts the trainer needs, in the order they were first asked for */

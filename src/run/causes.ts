@@ -20,6 +20,8 @@ export type CauseCode =
   | 'image-missing'
   | 'missing-outputs'
   | 'bad-metrics'
+  | 'serve-not-ready'
+  | 'serve-died'
   | 'timeout'
   | 'node-failure'
   | 'preempted'
@@ -135,6 +137,16 @@ const INFO: Record<CauseCode, { class: CauseClass; title: string; fix: string }>
     class: 'deterministic',
     title: 'the stage wrote a metrics.json flux-train cannot read',
     fix: 'write {"<benchmark>": {"<metric>": <number>, ...}, ...} to $FLUX_OUTPUT_DIR/metrics.json, e.g. {"aime24": {"accuracy": 0.43, "n": 30}}, or no metrics.json at all',
+  },
+  'serve-not-ready': {
+    class: 'deterministic',
+    title: 'a server it needs did not get ready',
+    fix: "read the server's log (evidence above; `flux-train logs` lists it): a wrong model path, an engine flag, or a port clash stop it early; if it was still loading, raise the serve stage's ready_timeout_seconds",
+  },
+  'serve-died': {
+    class: 'transient',
+    title: 'a server it used stopped while it ran',
+    fix: "read the server's log (the evidence names it); flux-train starts the server again for the retry",
   },
   timeout: { class: 'transient', title: 'time limit reached', fix: 'flux-train resubmits from the last checkpoint; raise the time limit to avoid the restarts' },
   'node-failure': { class: 'transient', title: 'node failure', fix: 'flux-train resubmits from the last checkpoint' },

@@ -16,6 +16,12 @@ export type StageOutcome = Exclude<StageStatus, 'pending' | 'running'> | 'detach
 /** How one attempt ended (state.json's `attempts[].outcome`; the words older run dirs hold). */
 export type AttemptOutcome = 'finished' | 'failed' | 'interrupted' | 'detached';
 
+/** Why a server failed: not ready in time, its process ended (before ready, or while consumers used it), or the backend refused to start it. */
+export type ServeFailure = 'timeout' | 'died' | 'start-failed';
+
+/** Where a server stands (state.json's `serves[key].status`). */
+export type ServeStatus = 'starting' | 'ready' | 'stopped' | 'failed';
+
 /** What an eval stage reports in metrics.json: benchmark, then metric, e.g. `{"aime24": {"accuracy": 0.43, "n": 30}}`. */
 export type StageMetrics = Record<string, Record<string, number>>;
 
@@ -60,6 +66,13 @@ export type RunEvent = Base &
     | { type: 'stage-blocked'; key: string; reason: string }
     | { type: 'stage-moved-aside'; key: string; from: string; to: string; reason: string }
     | { type: 'checkpoint-quarantined'; key: string; path: string; to: string; why: string }
+    | { type: 'serve-starting'; key: string; attempt: number; port: number; url: string; servedName: string; fingerprint: string; gpus?: string }
+    | { type: 'serve-started'; key: string; attempt: number; handle: JobHandleRecord }
+    | { type: 'serve-ready'; key: string; attempt: number; url: string; afterMs: number }
+    /** a server a killed CLI left running, found again and used instead of starting a second one */
+    | { type: 'serve-reused'; key: string; attempt: number; url: string; handle: JobHandleRecord }
+    | { type: 'serve-failed'; key: string; attempt: number; reason: ServeFailure; message: string; evidence: string[] }
+    | { type: 'serve-stopped'; key: string; attempt: number; reason: string }
     | { type: 'lock-takeover'; previous: Record<string, unknown> }
     | { type: 'warning'; message: string; key?: string }
     | { type: 'run-finished'; ok: boolean; exitCode: number; durationMs: number; summary: string }

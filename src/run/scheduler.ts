@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Backend, JobExit, JobSpec, LiveJob } from '../backends/backend.js';
 import { readTailLines } from '../util/file-tail.js';
-import { listCheckpoints, missingFinishedFiles, outputManifest } from '../llamafactory/outputs.js';
+import { listCheckpoints, outputManifest } from '../llamafactory/outputs.js';
 import type { KeySet } from '../llamafactory/keys.js';
 import { writeDatasetInfo, writeStageConfig } from '../planner/write-configs.js';
 import type { Plan, PlanStage } from '../pipeline/plan-types.js';
 import { RunDir } from '../util/run-layout.js';
-import { actionOf, type PlannedAction } from '../state/actions.js';
+import { actionOf, startsWork, type PlannedAction } from '../state/actions.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import type { RunState } from '../state/state.js';
 import { assertInsideRunDir, ensureDir } from '../state/run-dir.js';
@@ -24,6 +22,8 @@ import { crashPoint } from '../util/crash-point.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import { GpuPool, withOwnMasterPort } from './gpu-pool.js';
 import { runReady } from './ready-set.js';
+import { attemptStart, isTransient, missingOutputs, type FailedAttempt } from './attempt-facts.js';
+import { ServeManager } from './serve-manager.js';
 
 export interface SchedulerOptions {
   plan: Plan;
@@ -54,24 +54,11 @@ export interface SchedulerOptions {
 
 export type { StageOutcome };
 
-interface FailedAttempt {
-  kind: 'failed';
-  cause: Cause;
-  step: number | undefined;
-  exitCode: number | null;
-  oomKilled: boolean;
-}
 type WorkAction = Extract<PlannedAction, { action: 'run' | 'rerun' | 'resume' | 'reattach' }>;
 type AttemptResult = { kind: 'done' | 'interrupted' | 'detached' } | FailedAttempt;
 /** how following a job ended: the backend's word (detached: with --detach, Ctrl-C stopped only the following), or Ctrl-C stopped the job */
 type Ended = JobExit | { kind: 'interrupted' };
 
-/** GPU OOM: once may be a fragmentation fluke; at the same step twice it is the config. Host OOM twice is the config too. */
-function isTransient(cause: Cause, step: number | undefined, previous: { cause: Cause; step: number | undefined } | undefined): boolean {
-  if (cause.code === 'gpu-oom') return !(previous?.cause.code === 'gpu-oom' && previous.step === step);
-  if (cause.code === 'host-oom' && previous?.cause.code === 'host-oom') return false;
-  return cause.class === 'transient';
-}
 
 export interface RunOutcome {
   exitCode: number;
@@ -92,6 +79,8 @@ export class Scheduler {
   readonly #layout: RunDir;
   /** stage instances whose outputs are finished and verified: only these feed other stages */
   readonly #verified: Set<string>;
+  /** the inference servers; set while run() runs */
+  #serves: ServeManager | undefined;
 
   constructor(o: SchedulerOptions) {
     this.#o = o;
@@ -105,21 +94,37 @@ export class Scheduler {
     if (plan.stages.some((s) => s.kind === 'train')) writeDatasetInfo(plan);
     // Slurm places its jobs itself: only --max-parallel limits what is in flight there
     const pool = new GpuPool(plan.backend === 'slurm' ? 'none' : plan.gpuPool);
-    const result = await runReady(
-      plan.stages,
+    const willRun = new Set(actions.filter(startsWork).map((a) => a.key));
+    const serves = new ServeManager({ ...this.#o, pool, willRun });
+    this.#serves = serves;
+    let result: Awaited<ReturnType<typeof runReady>>;
+    try {
+      result = await this.#runReady(byKey, pool, serves);
+    } finally {
+      // after a failure or Ctrl-C, servers whose consumers never ran are still up
+      await serves.close();
+    }
+    this.#o.onCurrent?.(undefined);
+    for (const [k, v] of result.outcomes) this.#outcomes.set(k, v);
+    return { exitCode: result.exitCode, outcomes: this.#outcomes };
+  }
+
+  #runReady(byKey: Map<string, PlannedAction>, pool: GpuPool, serves: ServeManager): ReturnType<typeof runReady> {
+    return runReady(
+      this.#o.plan.stages,
       {
         settle: (s) => this.#settle(s, actionOf(byKey, s.key)),
         reattach: (s) => this.#heldGpus(s, actionOf(byKey, s.key)),
         verified: (key) => this.#verified.has(key),
-        block: (s, reason) => this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason }),
-        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus),
+        block: (s, reason) => {
+          this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason });
+          void serves.done(s.key);
+        },
+        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus).finally(() => serves.done(s.key)),
         onRunning: (keys) => this.#o.onCurrent?.(keys.length > 0 ? keys.join(', ') : undefined),
       },
       { maxParallel: this.#o.maxParallel ?? 1, keepGoing: this.#o.keepGoing ?? false, pool, interrupt: this.#o.interrupt },
     );
-    this.#o.onCurrent?.(undefined);
-    for (const [k, v] of result.outcomes) this.#outcomes.set(k, v);
-    return { exitCode: result.exitCode, outcomes: this.#outcomes };
   }
 
   /** For a job that already runs: the GPU ids its attempt was given (else what its stage asks), so the pool never hands them out twice. */
@@ -221,11 +226,14 @@ export class Scheduler {
     }
     progress.begin(existing !== undefined, this.#o.initial.stages[s.key]?.checkpoint);
     const ended = await this.#follow(handle, job, existing !== undefined, progress);
-    return this.#verdict(s, job, handle, ended, progress, fp, t0);
+    const result = await this.#verdict(s, job, handle, ended, progress, fp, t0);
+    // a consumer that failed because its server ended under it: the server's death is the cause, and a retry brings it up again
+    const died = result.kind === 'failed' ? this.#serves?.diedUnder(s.key) : undefined;
+    return died !== undefined && result.kind === 'failed' ? { ...result, cause: died } : result;
   }
 
   /** Writes the attempt's config and output dir and asks the backend to start the job. */
-  async #start(s: PlanStage, job: JobSpec, fp: Fingerprint): Promise<Result<JobHandleRecord, FailedAttempt>> {
+  async #start(s: PlanStage, job: JobSpec, fp: Fingerprint): Promise<Result<JobHandleRecord, FailedAttempt | { kind: 'interrupted' }>> {
     const { plan, emit } = this.#o;
     const resumeFrom = s.kind === 'train' ? listCheckpoints(s.outputDir).find((c) => c.valid)?.step : undefined;
     crashPoint('before-starting');
@@ -236,7 +244,13 @@ export class Scheduler {
     this.#verified.delete(s.key);
     if (s.kind === 'train') writeStageConfig(plan, s, this.#o.keySet);
     crashPoint('after-config');
-    const started = await this.#o.backend.start(job);
+    const endpoints = s.kind === 'command' && s.endpoints.length > 0 && this.#serves ? await this.#serves.acquire(s) : ({ kind: 'ok', env: {} } as const);
+    if (endpoints.kind === 'interrupted') {
+      emit({ type: 'stage-interrupted', ts: now(), key: s.key, attempt: job.attempt, detached: false });
+      return err({ kind: 'interrupted' });
+    }
+    if (endpoints.kind === 'failed') return err({ kind: 'failed', cause: endpoints.cause, step: undefined, exitCode: null, oomKilled: false });
+    const started = await this.#o.backend.start({ ...job, stage: { ...job.stage, env: { ...job.stage.env, ...endpoints.env } } });
     crashPoint('after-start');
     if (!started.ok) {
       const cause = classify({ exitCode: null, oomKilled: false, logTail: [], startFailure: started.error });
@@ -297,7 +311,7 @@ export class Scheduler {
     }
     const exit = ended.kind === 'exited' ? ended : { exitCode: null, oomKilled: false, verdict: undefined };
     const cleanExit = exit.exitCode === 0 && !exit.oomKilled && exit.verdict === undefined;
-    const missing = cleanExit ? this.#missingOutputs(s) : [];
+    const missing = cleanExit ? missingOutputs(s) : [];
     const metrics = cleanExit && s.kind === 'command' ? readStageMetrics(s.outputDir) : ({ kind: 'none' } as const);
     if (cleanExit && missing.length === 0 && metrics.kind !== 'bad') {
       crashPoint('before-finished');
@@ -327,15 +341,4 @@ export class Scheduler {
     await backend.release(handle);
     return { kind: 'failed', cause, step: progress.lastStep, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
   }
-
-  #missingOutputs(s: PlanStage): string[] {
-    if (s.kind === 'train') return missingFinishedFiles(s.outputDir);
-    return s.expectedOutputs.filter((f) => !existsSync(join(s.outputDir, f)));
-  }
-}
-
-/** When an attempt really started: a re-attached one started in an earlier session. */
-function attemptStart(state: RunState, key: string, attempt: number, fallback: number): number {
-  const at = Date.parse(state.stages[key]?.attempts.find((a) => a.n === attempt)?.startedAt ?? '');
-  return Number.isFinite(at) && at < fallback ? at : fallback;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan, PlanStage } from '../pipeline/plan-types.js';
+import type { Plan, PlanStage, ServeInstance } from '../pipeline/plan-types.js';
 import { PIPELINE_FORMAT_VERSION } from '../pipeline/schema.js';
 
 /**
@@ -69,10 +69,35 @@ function fingerprintStage(plan: Plan, s: PlanStage, done: Map<string, Fingerprin
   } else {
     f['command'] = short(s.command);
     f['outputs'] = short(s.expectedOutputs);
+    // what a consumer gets from a server is decided by the server's engine, model and flags (never its port)
+    for (const e of s.endpoints) {
+      const serve = plan.serves.find((x) => x.key === e.serve);
+      f[`endpoint.${e.name}`] = serve ? fingerprintServe(serve, done).hash : 'unknown';
+    }
   }
   for (const dep of s.dependsOn) f[`dep.${dep}`] = done.get(dep)?.hash ?? 'unknown';
   // env values may be secrets: the fingerprint (stored in state.json and events.jsonl) keeps only their hash
   for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && k !== 'HF_HOME') f[`env.${k}`] = `sha:${h(JSON.stringify(v))}`;
+  return { hash: hashFields(f), fields: f };
+}
+
+/**
+ * A server's identity: a live server of the same identity is re-used by a restarted CLI, one of
+ * another is stopped. Its model's upstream hash is part of it, so a retrained model is served anew.
+ */
+export function fingerprintServe(s: ServeInstance, stages: ReadonlyMap<string, Fingerprint>): Fingerprint {
+  const f: Record<string, string> = {
+    format: String(PIPELINE_FORMAT_VERSION),
+    kind: 'serve',
+    image: s.image,
+    engine: s.engine,
+    model: s.model.kind === 'base' ? `base:${s.model.ref}` : `stage:${s.model.key}`,
+    served_name: s.servedName,
+    args: short(s.extraArgs),
+    template: s.template ?? '',
+  };
+  for (const dep of s.dependsOn) f[`dep.${dep}`] = stages.get(dep)?.hash ?? 'unknown';
+  for (const [k, v] of Object.entries(s.env)) if (!k.startsWith('FLUX_') && !k.startsWith('API_') && k !== 'HF_HOME') f[`env.${k}`] = `sha:${h(JSON.stringify(v))}`;
   return { hash: hashFields(f), fields: f };
 }
 

@@ -77,6 +77,25 @@ const stageSchema = z.looseObject({
   blockedReason: z.string().optional(),
 });
 
+const serveSchema = z.looseObject({
+  key,
+  status: z.enum(['starting', 'ready', 'stopped', 'failed']),
+  attempt: int.min(1),
+  servedName: z.string(),
+  fingerprint: z.string(),
+  port: int.min(0).max(65535),
+  url: z.string(),
+  startedAt: z.string(),
+  handle: jobHandleSchema.optional(),
+  gpus: z.string().optional(),
+  readyAt: z.string().optional(),
+  readyAfterMs: num.optional(),
+  stoppedAt: z.string().optional(),
+  stopReason: z.string().optional(),
+  failure: z.string().optional(),
+  starts: count,
+});
+
 export const runStateSchema = z.looseObject({
   schema: int.min(1),
   runId: z.string().optional(),
@@ -92,6 +111,7 @@ export const runStateSchema = z.looseObject({
     .array(z.looseObject({ startedAt: z.string(), endedAt: z.string().optional(), pid: int, host: z.string(), ok: z.boolean().optional(), durationMs: num.optional() }))
     .default([]),
   stages: z.record(key, stageSchema),
+  serves: z.record(key, serveSchema).optional(),
 });
 
 /** pid <= 1 is never a flux-train (0, -1 and 1 would signal a group, everything, or init) */
@@ -123,6 +143,12 @@ export const runEventSchema = z.discriminatedUnion('type', [
   z.looseObject({ type: z.literal('stage-blocked'), ts, key, reason: z.string() }),
   z.looseObject({ type: z.literal('stage-moved-aside'), ts, key }),
   z.looseObject({ type: z.literal('checkpoint-quarantined'), ts, key }),
+  z.looseObject({ type: z.literal('serve-starting'), ts, key, attempt: attemptNo, port: int.min(0).max(65535), url: z.string(), servedName: z.string(), fingerprint: z.string(), gpus: z.string().optional() }),
+  z.looseObject({ type: z.literal('serve-started'), ts, key, attempt: attemptNo, handle: jobHandleSchema }),
+  z.looseObject({ type: z.literal('serve-ready'), ts, key, attempt: attemptNo, url: z.string(), afterMs: num }),
+  z.looseObject({ type: z.literal('serve-reused'), ts, key, attempt: attemptNo, url: z.string(), handle: jobHandleSchema }),
+  z.looseObject({ type: z.literal('serve-failed'), ts, key, attempt: attemptNo, reason: z.enum(['timeout', 'died', 'start-failed']), message: z.string(), evidence: z.array(z.string()) }),
+  z.looseObject({ type: z.literal('serve-stopped'), ts, key, attempt: attemptNo, reason: z.string() }),
   z.looseObject({ type: z.literal('lock-takeover'), ts }),
   z.looseObject({ type: z.literal('warning'), ts, message: z.string() }),
   z.looseObject({ type: z.literal('run-finished'), ts, ok: z.boolean(), exitCode: int, durationMs: num }),

@@ -1,4 +1,4 @@
-import type { AttemptOutcome, EventOf, JobHandleRecord, ManifestEntry, RunEvent, StageMetrics, StageStatus } from '../run/events.js';
+import type { AttemptOutcome, EventOf, JobHandleRecord, ManifestEntry, RunEvent, ServeStatus, StageMetrics, StageStatus } from '../run/events.js';
 import type { CauseCode } from '../run/causes.js';
 import { unreachable } from '../util/unreachable.js';
 
@@ -41,6 +41,28 @@ export interface StageState {
   blockedReason?: string;
 }
 
+/** One server of the run, as far as the event log knows it: its newest attempt. */
+export interface ServeState {
+  key: string;
+  status: ServeStatus;
+  attempt: number;
+  servedName: string;
+  fingerprint: string;
+  port: number;
+  url: string;
+  startedAt: string;
+  handle?: JobHandleRecord;
+  gpus?: string;
+  readyAt?: string;
+  /** how long GET /v1/models took to list the model */
+  readyAfterMs?: number;
+  stoppedAt?: string;
+  stopReason?: string;
+  failure?: string;
+  /** attempts started over the run's life */
+  starts: number;
+}
+
 export interface RunState {
   schema: number;
   runId?: string;
@@ -55,10 +77,12 @@ export interface RunState {
   /** invocations of `round` against this run dir */
   sessions: { startedAt: string; endedAt?: string; pid: number; host: string; ok?: boolean; durationMs?: number }[];
   stages: Record<string, StageState>;
+  /** the inference servers of serve stages (absent in run dirs from before they existed) */
+  serves?: Record<string, ServeState>;
 }
 
 export function emptyState(): RunState {
-  return { schema: STATE_SCHEMA_VERSION, sessions: [], stages: {} };
+  return { schema: STATE_SCHEMA_VERSION, sessions: [], stages: {}, serves: {} };
 }
 
 function stage(s: RunState, key: string): StageState {
@@ -135,6 +159,14 @@ export function reduce(s: RunState, e: RunEvent): RunState {
       st.blockedReason = e.reason;
       break;
     }
+    case 'serve-starting':
+    case 'serve-started':
+    case 'serve-ready':
+    case 'serve-reused':
+    case 'serve-failed':
+    case 'serve-stopped':
+      reduceServe(s, e);
+      break;
     case 'stage-retry':
     case 'stage-moved-aside':
     case 'checkpoint-quarantined':
@@ -230,4 +262,44 @@ function runFinished(s: RunState, e: EventOf<'run-finished'>): void {
   last.endedAt = e.ts;
   last.ok = e.ok;
   last.durationMs = e.durationMs;
+}
+
+type ServeEvent = EventOf<'serve-starting' | 'serve-started' | 'serve-ready' | 'serve-reused' | 'serve-failed' | 'serve-stopped'>;
+
+function reduceServe(s: RunState, e: ServeEvent): void {
+  const serves = (s.serves ??= {});
+  if (e.type === 'serve-starting') {
+    const starts = (serves[e.key]?.starts ?? 0) + 1;
+    serves[e.key] = { key: e.key, status: 'starting', attempt: e.attempt, servedName: e.servedName, fingerprint: e.fingerprint, port: e.port, url: e.url, startedAt: e.ts, starts, ...(e.gpus !== undefined ? { gpus: e.gpus } : {}) };
+    return;
+  }
+  const sv = serves[e.key];
+  // an event about an attempt the state no longer holds (a hand-edited state) changes nothing
+  if (sv === undefined || sv.attempt !== e.attempt) return;
+  switch (e.type) {
+    case 'serve-started':
+      sv.handle = e.handle;
+      break;
+    case 'serve-ready':
+      sv.status = 'ready';
+      sv.readyAt = e.ts;
+      sv.readyAfterMs = e.afterMs;
+      break;
+    case 'serve-reused':
+      sv.status = 'ready';
+      sv.handle = e.handle;
+      break;
+    case 'serve-failed':
+      sv.status = 'failed';
+      sv.failure = e.message;
+      sv.stoppedAt = e.ts;
+      break;
+    case 'serve-stopped':
+      if (sv.status !== 'failed') sv.status = 'stopped';
+      sv.stoppedAt = e.ts;
+      sv.stopReason = e.reason;
+      break;
+    default:
+      unreachable(e, 'serve event');
+  }
 }

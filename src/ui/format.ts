@@ -50,6 +50,18 @@ export function eventLine(e: RunEvent): string | undefined {
       return `${e.key}: old outputs moved to ${e.to} (${e.reason})`;
     case 'checkpoint-quarantined':
       return `${e.key}: WARNING: broken ${e.path} (${e.why}) moved to ${e.to}`;
+    case 'serve-starting':
+      return `${e.key}: starting server attempt ${e.attempt} for ${JSON.stringify(e.servedName)} at ${e.url}`;
+    case 'serve-started':
+      return `${e.key}: server running in ${e.handle.backend} ${e.handle.name ?? e.handle.id}`;
+    case 'serve-ready':
+      return `${e.key}: serving at ${e.url} (ready in ${formatDuration(e.afterMs)})`;
+    case 'serve-reused':
+      return `${e.key}: re-using the server still running at ${e.url} (${e.handle.name ?? e.handle.id})`;
+    case 'serve-failed':
+      return `${e.key}: SERVER FAILED: ${e.message}`;
+    case 'serve-stopped':
+      return `${e.key}: server stopped (${e.reason})`;
     case 'lock-takeover':
       return `took over a stale lock of pid ${String(e.previous['pid'])} on ${String(e.previous['host'])}`;
     case 'warning':

@@ -22,7 +22,7 @@ export class PlainRenderer implements Renderer {
     this.#summary.handle(e);
     // the summary waits for end(): lines that belong to the outcome (the report) come after run-finished
     if (e.type === 'run-finished') return;
-    if (this.errorsOnly && e.type !== 'stage-failed' && e.type !== 'stage-blocked' && e.type !== 'checkpoint-quarantined') return;
+    if (this.errorsOnly && e.type !== 'stage-failed' && e.type !== 'stage-blocked' && e.type !== 'checkpoint-quarantined' && e.type !== 'serve-failed') return;
     if (e.type === 'stage-progress') {
       const pct = e.total > 0 ? (e.step / e.total) * 100 : 0;
       const last = this.#lastProgress.get(e.key);

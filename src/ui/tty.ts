@@ -1,7 +1,7 @@
 import { Listr, type ListrTaskWrapper, type DefaultRenderer, type SimpleRenderer } from 'listr2';
 import type { Plan } from '../pipeline/plan-types.js';
 import type { RunEvent } from '../run/events.js';
-import { formatDuration, formatProgress, RunSummary } from './format.js';
+import { eventLine, formatDuration, formatProgress, RunSummary } from './format.js';
 import { useFrameUpdater } from './frame.js';
 import type { Renderer } from './renderer.js';
 
@@ -106,6 +106,7 @@ export class TtyRenderer implements Renderer {
 
   handle(e: RunEvent): void {
     this.#summary.handle(e);
+    if (e.type.startsWith('serve-')) return this.#serveLine(e);
     if (!('key' in e) || e.key === undefined) return;
     const slot = this.#slots.get(e.key);
     if (!slot) return;
@@ -154,6 +155,14 @@ export class TtyRenderer implements Renderer {
       case 'stage-checkpoint':
         break;
     }
+  }
+
+  /** A server has no line of its own in the tree: its news goes under the stages that run (its consumers), and a failure stays under the tree. */
+  #serveLine(e: RunEvent): void {
+    const line = eventLine(e);
+    if (line === undefined) return;
+    for (const slot of this.#running.values()) if (!slot.ending) slot.say(line);
+    if (e.type === 'serve-failed') this.#summary.note(line);
   }
 
   notice(text: string): void {

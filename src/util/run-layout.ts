@@ -8,8 +8,9 @@ import { join } from 'node:path';
  *   state.json  events.jsonl  lock.json  flux-train.log  report.html  dataset_info.json
  *   lock.json.seen  lock.json.takeover  lock.json.stale-*   the lock's own files (state/lock.ts)
  *   configs/<r1-id>.yaml              the LLaMA-Factory config of one train instance
+ *   configs/<r1-id>.serve.yaml        the inference YAML of one serve instance (llamafactory engine)
  *   outputs/r<N>/<id>/                one stage instance's output dir
- *   logs/<r1-id>.attempt<K>.log       one attempt's log (.exit, .pid.json and .tree.json beside it, local backend)
+ *   logs/<r1-id>.attempt<K>.log       one attempt's log, a server's too (.exit, .pid.json and .tree.json beside it, local backend)
  *   slurm/<r1-id>.attempt<K>.sbatch   the job script of one Slurm attempt
  *   trash/<r1-id>.<time>              outputs moved aside before a rerun (never deleted)
  *   quarantine/<r1-id>/checkpoint-<step>.<ms>   checkpoints broken by a crash mid-save
@@ -58,6 +59,10 @@ export class RunDir {
   }
   configFile(key: string): string {
     return join(this.configsDir, `${stageFileName(key)}.yaml`);
+  }
+  /** the inference YAML of one serve instance (llamafactory engine) */
+  serveConfigFile(key: string): string {
+    return join(this.configsDir, `${stageFileName(key)}.serve.yaml`);
   }
 
   get logsDir(): string {

@@ -1,0 +1,66 @@
+import type { Diagnostic } from '../pipeline/diagnostics.js';
+import type { ServeInstance } from '../pipeline/plan-types.js';
+import type { ServeStage } from '../pipeline/schema.js';
+import { RunDir } from '../util/run-layout.js';
+import { common, trainerModelPath, type InstanceScope } from './instances.js';
+import { resolveModel } from './models.js';
+import { serveLaunch, tensorParallelOf } from './serve-engines.js';
+
+/** The host every server listens on and consumers reach it at: servers share the host network with them. */
+export const SERVE_HOST = '127.0.0.1';
+
+/**
+ * One round of a serve stage: the model it serves, as the server sees it, and how it is launched. The
+ * port is chosen when it starts, so the plan's command shows port 0. Which backends can serve at all
+ * is decided here, before anything runs.
+ */
+export function planServeInstance(scope: InstanceScope, s: ServeStage, index: number, round: number): { serve?: ServeInstance; diags: Diagnostic[] } {
+  const c = common(scope, s, index, round);
+  const { loc } = scope;
+  const diags: Diagnostic[] = [];
+  if (scope.backend === 'slurm') {
+    diags.push(loc.diag('serve', [...c.at, 'kind'], `serve stage "${s.id}" cannot run on the slurm backend: its consumers must reach the server on the host it runs on`, 'run the whole loop inside one allocation with the local backend (salloc --gpus 8 ... then flux-train round --backend local), or use the docker backend'));
+  }
+  if (scope.backend === 'docker' && scope.spec.docker.network !== 'host') {
+    diags.push(loc.diag('serve', ['docker', 'network'], `serve stage "${s.id}" needs docker.network: host (it is "${scope.spec.docker.network}"): consumers reach servers on 127.0.0.1`, 'set `docker: {network: host}` (the default)'));
+  }
+  if (s.engine === 'llamafactory' && s.template === undefined) {
+    diags.push(loc.diag('serve', [...c.at, 'engine'], `serve stage "${s.id}" uses the llamafactory engine, which needs the model's chat template`, 'add `template: qwen3` (the template the model was trained with)'));
+  }
+  const model = resolveModel(scope, s.model, round, s.id, [...c.at, 'model']);
+  diags.push(...model.diags);
+  if (!model.model || diags.some((d) => d.severity === 'error')) return { diags };
+  if (model.model.kind === 'stage') c.deps.add(model.model.key);
+  const serverModel = trainerModelPath(scope, model.model);
+  const configPath = new RunDir(scope.runDir).serveConfigFile(c.key);
+  const serverConfigPath = scope.view.runPath(configPath);
+  const servedName = s.served_name ?? s.id;
+  const launch = serveLaunch({ engine: s.engine, model: serverModel, servedName, port: 0, host: SERVE_HOST, tensorParallel: tensorParallelOf(c.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: serverConfigPath, extraArgs: s.args });
+  const serve: ServeInstance = {
+    key: c.key,
+    id: s.id,
+    round,
+    kind: 'serve',
+    stage: 'serve',
+    dependsOn: [...c.deps],
+    outputDir: c.outputDir,
+    trainerOutputDir: c.trainerOutputDir,
+    gpus: c.gpus,
+    image: s.image ?? scope.image,
+    env: { ...s.env, ...(launch.ok ? launch.value.env : {}), ...scope.view.env },
+    passEnv: scope.spec.docker.pass_env,
+    command: launch.ok ? launch.value.command : [],
+    workdir: scope.view.runDir,
+    engine: s.engine,
+    model: model.model,
+    serverModel,
+    servedName,
+    ...(s.template !== undefined ? { template: s.template } : {}),
+    extraArgs: s.args,
+    readyTimeoutMs: s.ready_timeout_seconds * 1000,
+    configPath,
+    serverConfigPath,
+    consumers: [],
+  };
+  return { serve, diags };
+}

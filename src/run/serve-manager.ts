@@ -1,0 +1,176 @@
+import type { CommandInstance, ServeInstance } from '../pipeline/plan-types.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import { fingerprintServe, type Fingerprint } from '../state/fingerprint.js';
+import type { RunState } from '../state/state.js';
+import { lastAttemptNumber } from '../state/store.js';
+import { sleep } from '../util/sleep.js';
+import { causeInfo, type Cause } from './causes.js';
+import { now } from './events.js';
+import type { GpuPool } from './gpu-pool.js';
+import { findRunning, serverLogTail, startServer, stopServer, type UpContext, type UpFailure, type UpServer } from './serve-up.js';
+import { err, ok, type Result } from '../util/result.js';
+
+export interface ServeManagerOptions extends UpContext {
+  initial: RunState;
+  fingerprints: Map<string, Fingerprint>;
+  pool: GpuPool;
+  /** a second Ctrl-C: stop servers at once */
+  kill?: AbortSignal;
+  detach: boolean;
+  /** the consumers that start or follow a job in this invocation: a server stops once none of them is left */
+  willRun: ReadonlySet<string>;
+}
+
+/** What a consumer gets: the variables naming its servers, or why it cannot run. */
+export type Acquired = { kind: 'ok'; env: Record<string, string> } | { kind: 'failed'; cause: Cause } | { kind: 'interrupted' };
+
+/**
+ * The servers of one invocation. A server starts when its first consumer is about to start, is
+ * shared by its consumers, and stops once the last consumer of this invocation is done with it, or
+ * when the run ends (failure, Ctrl-C). With --detach an interrupted run leaves them to the consumers
+ * it leaves running; the next flux-train finds them again (serve-up's findRunning).
+ */
+export class ServeManager {
+  readonly #o: ServeManagerOptions;
+  readonly #byKey: Map<string, ServeInstance>;
+  readonly #up = new Map<string, Promise<Result<UpServer, UpFailure>>>();
+  /** per server, the consumers that may still use it in this invocation */
+  readonly #waiting = new Map<string, Set<string>>();
+  /** consumers whose server ended under them, with the evidence */
+  readonly #died = new Map<string, Cause>();
+  readonly #attempts = new Map<string, number>();
+  /** every port a server of this invocation was given: a server binds its port only after loading its model, so the kernel alone cannot keep two apart */
+  readonly #ports = new Set<number>();
+
+  constructor(o: ServeManagerOptions) {
+    this.#o = o;
+    this.#byKey = new Map(o.plan.serves.map((s) => [s.key, s]));
+    for (const s of o.plan.serves) this.#waiting.set(s.key, new Set(s.consumers.filter((k) => o.willRun.has(k))));
+  }
+
+  /** Brings up every server `consumer` names and returns FLUX_ENDPOINT_<NAME> for each. */
+  async acquire(consumer: CommandInstance): Promise<Acquired> {
+    this.#died.delete(consumer.key);
+    const env: Record<string, string> = {};
+    for (const e of consumer.endpoints) {
+      const s = this.#byKey.get(e.serve) as ServeInstance;
+      const r = await this.#ensure(s);
+      if (!r.ok) {
+        if (r.error.kind === 'interrupted') return { kind: 'interrupted' };
+        const evidence = [r.error.message, ...r.error.evidence];
+        return { kind: 'failed', cause: { code: 'serve-not-ready', ...causeInfo('serve-not-ready'), evidence } };
+      }
+      this.#watchDeath(r.value);
+      env[`FLUX_ENDPOINT_${e.name.toUpperCase()}`] = r.value.url;
+    }
+    return { kind: 'ok', env };
+  }
+
+  /** Why the consumer's attempt failed, when a server it used ended under it. */
+  diedUnder(consumer: string): Cause | undefined {
+    return this.#died.get(consumer);
+  }
+
+  /** The consumer will not use its servers again in this invocation (finished, failed, blocked, stopped). */
+  async done(consumer: string): Promise<void> {
+    for (const [key, waiting] of this.#waiting) {
+      if (!waiting.delete(consumer) || waiting.size > 0) continue;
+      const up = await this.#current(key);
+      if (up !== undefined && !up.ended) await stopServer(this.#o, up, 'its consumers are done', this.#o.graceSeconds);
+    }
+  }
+
+  /**
+   * The end of the invocation: every server still up is stopped, and so is one an earlier flux-train
+   * left running that nothing needs now. With --detach after Ctrl-C they are left to the consumers.
+   */
+  async close(): Promise<void> {
+    if (this.#o.detach && this.#o.interrupt.aborted) return;
+    const grace = this.#o.kill?.aborted ? 0 : this.#o.graceSeconds;
+    for (const s of this.#o.plan.serves) {
+      const up = await this.#current(s.key);
+      if (up !== undefined && !up.ended) {
+        await stopServer(this.#o, up, this.#o.interrupt.aborted ? 'the run was interrupted' : 'the run ended', grace);
+        continue;
+      }
+      if (up !== undefined) continue;
+      const live = await this.#o.backend.findJob(this.#o.runId, s);
+      if (!live?.running) continue;
+      await this.#o.backend.stop(live.handle, grace);
+      await this.#o.backend.release(live.handle);
+      this.#o.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: 'an earlier flux-train left it running and no stage needs it now' });
+    }
+  }
+
+  async #current(key: string): Promise<UpServer | undefined> {
+    const p = this.#up.get(key);
+    if (p === undefined) return undefined;
+    const r = await p;
+    return r.ok ? r.value : undefined;
+  }
+
+  /** One bring-up per server at a time; a server that died is brought up again, one that never got ready is not retried in this invocation. */
+  async #ensure(s: ServeInstance): Promise<Result<UpServer, UpFailure>> {
+    const existing = this.#up.get(s.key);
+    if (existing !== undefined) {
+      const r = await existing;
+      if (!r.ok || !r.value.ended) return r;
+      if (this.#up.get(s.key) !== existing) return this.#ensure(s);
+    }
+    const p = this.#bringUp(s);
+    this.#up.set(s.key, p);
+    return p;
+  }
+
+  async #bringUp(s: ServeInstance): Promise<Result<UpServer, UpFailure>> {
+    const o = this.#o;
+    const fp = fingerprintServe(s, o.fingerprints);
+    if (!this.#attempts.has(s.key)) {
+      const found = await findRunning(o, s, fp, o.initial.serves?.[s.key]);
+      if (found !== undefined) {
+        this.#attempts.set(s.key, found.attempt);
+        this.#ports.add(found.port);
+        // it holds the GPUs it was given when it started: the pool must not hand them out again
+        const g = o.initial.serves?.[s.key]?.gpus;
+        o.pool.request(s.key, g ?? s.gpus);
+        void found.exited.then(() => o.pool.release(s.key));
+        return ok(found);
+      }
+    }
+    const gpus = await this.#gpus(s);
+    if (!gpus.ok) return gpus;
+    const attempt = Math.max(this.#attempts.get(s.key) ?? 0, lastAttemptNumber(o.initial, o.plan.runDir, s.key), o.initial.serves?.[s.key]?.attempt ?? 0) + 1;
+    this.#attempts.set(s.key, attempt);
+    const r = await startServer(o, s, fp, attempt, gpus.value, this.#ports);
+    if (!r.ok) o.pool.release(s.key);
+    else void r.value.exited.then(() => o.pool.release(s.key));
+    return r;
+  }
+
+  /** The server's GPUs from the pool, waiting while stages hold them; a request the pool can never meet fails the consumer. */
+  async #gpus(s: ServeInstance): Promise<Result<GpuSpec | undefined, UpFailure>> {
+    for (;;) {
+      const g = this.#o.pool.request(s.key, s.gpus);
+      if (g.kind === 'granted') return ok(g.gpus);
+      if (g.kind === 'never') return err({ kind: 'failed', reason: 'no-gpus', message: `${s.key} cannot run: ${g.why}`, evidence: [] });
+      await sleep(1000, this.#o.interrupt);
+      if (this.#o.interrupt.aborted) return err({ kind: 'interrupted' });
+    }
+  }
+
+  /** A server that ends while consumers use it fails their attempts with its log as evidence (once per server attempt). */
+  #watchDeath(up: UpServer): void {
+    const users = () => [...(this.#waiting.get(up.serve.key) ?? [])];
+    if (up.watched) return;
+    up.watched = true;
+    void up.exited.then((x) => {
+      if (up.stopping || x.kind === 'detached') return;
+      const code = x.kind === 'exited' ? `exit code ${x.exitCode ?? 'none'}` : x.why;
+      const message = `${up.serve.key} ended (${code}) while ${users().join(', ') || 'its consumers'} used it`;
+      const evidence = serverLogTail(this.#o.plan.runDir, up.serve.key, up.attempt);
+      this.#o.emit({ type: 'serve-failed', ts: now(), key: up.serve.key, attempt: up.attempt, reason: 'died', message, evidence });
+      for (const u of users()) this.#died.set(u, { code: 'serve-died', ...causeInfo('serve-died'), evidence: [message, ...evidence] });
+      void this.#o.backend.release(up.handle);
+    });
+  }
+}

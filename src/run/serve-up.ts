@@ -1,0 +1,166 @@
+import type { Backend, JobExit, JobSpec } from '../backends/backend.js';
+import type { Plan, ServeInstance } from '../pipeline/plan-types.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import { serveLaunch, tensorParallelOf } from '../planner/serve-engines.js';
+import { SERVE_HOST } from '../planner/serves.js';
+import type { Fingerprint } from '../state/fingerprint.js';
+import { ensureDir } from '../state/run-dir.js';
+import type { ServeState } from '../state/state.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { readTailLines } from '../util/file-tail.js';
+import { RunDir } from '../util/run-layout.js';
+import { err, ok, type Result } from '../util/result.js';
+import { now, type JobHandleRecord, type RunEvent, type ServeFailure } from './events.js';
+import { freePort, waitUntilServing } from './serve-ready.js';
+import { dirname } from 'node:path';
+
+/** A server this session brought up (or found again): where it answers, and how it ends. */
+export interface UpServer {
+  serve: ServeInstance;
+  attempt: number;
+  url: string;
+  port: number;
+  handle: JobHandleRecord;
+  job: JobSpec;
+  /** resolves when the server process ends, however that happens */
+  exited: Promise<JobExit>;
+  ended: boolean;
+  /** set before flux-train stops it, so its end is no failure */
+  stopping: boolean;
+  /** a consumer watches for its death already */
+  watched: boolean;
+  /** the one stop in progress or done */
+  stopped?: Promise<void>;
+  /** stops following the process (not the process) */
+  unfollow: AbortController;
+}
+
+/** Why a server could not be brought up, with the evidence a consumer's failure shows. */
+export type UpFailure = { kind: 'failed'; reason: ServeFailure | 'no-gpus'; message: string; evidence: string[] } | { kind: 'interrupted' };
+
+export interface UpContext {
+  plan: Plan;
+  runId: string;
+  backend: Backend;
+  emit: (e: RunEvent) => void;
+  interrupt: AbortSignal;
+  graceSeconds: number;
+  pollMs?: number;
+}
+
+const SERVER_LOG_LINES = 12;
+
+/** The last lines of a server attempt's log, as evidence. */
+export function serverLogTail(runDir: string, key: string, attempt: number): string[] {
+  const path = new RunDir(runDir).attemptLog(key, attempt);
+  return [`server log: ${path}`, ...readTailLines(path, SERVER_LOG_LINES).map((l) => (l.length > 300 ? `${l.slice(0, 297)}...` : l))];
+}
+
+/**
+ * A server that a killed flux-train left running: re-used when it is the same server (same
+ * fingerprint, the attempt the state recorded) and lists its model; otherwise stopped, so that
+ * there is never a second server for one serve instance.
+ */
+export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprint, known: ServeState | undefined): Promise<UpServer | undefined> {
+  const live = await c.backend.findJob(c.runId, s);
+  if (!live?.running) return undefined;
+  const same = live.fingerprint === fp.hash && known !== undefined && known.attempt === live.attempt && known.status !== 'stopped' && known.status !== 'failed';
+  if (same) {
+    const up = follow(c, s, live.attempt, known.url, known.port, live.handle, fp, true);
+    const r = await waitUntilServing({ baseUrl: known.url, model: s.servedName, timeoutMs: s.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });
+    if (r.kind === 'ready') {
+      c.emit({ type: 'serve-reused', ts: now(), key: s.key, attempt: live.attempt, url: known.url, handle: live.handle });
+      return up;
+    }
+    up.unfollow.abort();
+  }
+  await c.backend.stop(live.handle, c.graceSeconds);
+  await c.backend.release(live.handle);
+  c.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: same ? 'an earlier flux-train left it running, but it no longer answers' : 'an earlier flux-train left it running for another configuration' });
+  return undefined;
+}
+
+/** Starts a server on a free port and waits until GET /v1/models lists its model. */
+export async function startServer(c: UpContext, s: ServeInstance, fp: Fingerprint, attempt: number, gpus: GpuSpec | undefined, ports: Set<number>): Promise<Result<UpServer, UpFailure>> {
+  const port = await freePort(ports, SERVE_HOST);
+  if (!port.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: ${port.error}`, evidence: [port.error] });
+  ports.add(port.value);
+  const url = `http://${SERVE_HOST}:${port.value}/v1`;
+  const launch = serveLaunch({ engine: s.engine, model: s.serverModel, servedName: s.servedName, port: port.value, host: SERVE_HOST, tensorParallel: tensorParallelOf(gpus ?? s.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: s.serverConfigPath, extraArgs: s.extraArgs });
+  // the planner refused a launch line it cannot build: this is never reached with a valid plan
+  if (!launch.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: no launch line (${launch.error.kind})`, evidence: [] });
+  if (launch.value.config !== undefined) {
+    ensureDir(dirname(s.configPath), 'configs folder');
+    writeFileAtomic(s.configPath, launch.value.config);
+  }
+  const layout = new RunDir(c.plan.runDir);
+  const stage: ServeInstance = { ...s, command: launch.value.command, env: { ...s.env, ...launch.value.env } };
+  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage, attempt, fingerprint: fp.hash, logPath: layout.attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
+  c.emit({ type: 'serve-starting', ts: now(), key: s.key, attempt, port: port.value, url, servedName: s.servedName, fingerprint: fp.hash, ...(typeof gpus === 'string' ? { gpus } : {}) });
+  const started = await c.backend.start(job);
+  if (!started.ok) {
+    const failure = { kind: 'failed' as const, reason: 'start-failed' as const, message: `${s.key} could not start: ${started.error.message}`, evidence: [started.error.message] };
+    c.emit({ type: 'serve-failed', ts: now(), key: s.key, attempt, reason: failure.reason, message: failure.message, evidence: failure.evidence });
+    return err(failure);
+  }
+  c.emit({ type: 'serve-started', ts: now(), key: s.key, attempt, handle: started.value });
+  const up = followJob(c, job, url, port.value, started.value, false);
+  const r = await waitUntilServing({ baseUrl: url, model: s.servedName, timeoutMs: s.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });
+  switch (r.kind) {
+    case 'ready':
+      c.emit({ type: 'serve-ready', ts: now(), key: s.key, attempt, url, afterMs: r.afterMs });
+      return ok(up);
+    case 'aborted':
+      await stopServer(c, up, 'interrupted while it loaded', c.graceSeconds);
+      return err({ kind: 'interrupted' });
+    case 'died':
+    case 'timeout': {
+      if (r.kind === 'timeout') await stopServer(c, up, 'not ready in time', c.graceSeconds, false);
+      else {
+        await up.exited;
+        await c.backend.release(up.handle);
+      }
+      const how = r.kind === 'died' ? 'exited before it was ready' : `was not ready after ${Math.round(r.afterMs / 1000)} s (ready_timeout_seconds: ${s.readyTimeoutMs / 1000})`;
+      const failure = { kind: 'failed' as const, reason: r.kind === 'died' ? ('died' as const) : ('timeout' as const), message: `${s.key} ${how}; last answer: ${r.lastSeen}`, evidence: serverLogTail(c.plan.runDir, s.key, attempt) };
+      c.emit({ type: 'serve-failed', ts: now(), key: s.key, attempt, reason: failure.reason, message: failure.message, evidence: failure.evidence });
+      return err(failure);
+    }
+    default:
+      return r satisfies never;
+  }
+}
+
+function follow(c: UpContext, s: ServeInstance, attempt: number, url: string, port: number, handle: JobHandleRecord, fp: Fingerprint, resume: boolean): UpServer {
+  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: new RunDir(c.plan.runDir).attemptLog(s.key, attempt) };
+  return followJob(c, job, url, port, handle, resume);
+}
+
+function followJob(c: UpContext, job: JobSpec, url: string, port: number, handle: JobHandleRecord, resume: boolean): UpServer {
+  const unfollow = new AbortController();
+  const up: UpServer = { serve: job.stage as ServeInstance, attempt: job.attempt, url, port, handle, job, ended: false, stopping: false, watched: false, unfollow, exited: Promise.resolve({ kind: 'detached' }) };
+  up.exited = c.backend.follow(handle, job, { resume, signal: unfollow.signal }).then(
+    (x) => {
+      if (x.kind !== 'detached') up.ended = true;
+      return x;
+    },
+    (e: unknown) => {
+      up.ended = true;
+      return { kind: 'lost', why: (e as Error).message } as const;
+    },
+  );
+  return up;
+}
+
+/** Stops a server (SIGTERM, then SIGKILL after the grace period), waits for it to end and records why. */
+export function stopServer(c: UpContext, up: UpServer, reason: string, graceSeconds: number, record = true): Promise<void> {
+  // a consumer's end and the run's end may both stop it: once is enough
+  up.stopped ??= (async () => {
+    up.stopping = true;
+    if (!up.ended) await c.backend.stop(up.handle, graceSeconds);
+    await Promise.race([up.exited, new Promise((r) => setTimeout(r, 5000 + graceSeconds * 1000))]);
+    up.unfollow.abort();
+    await c.backend.release(up.handle);
+    if (record) c.emit({ type: 'serve-stopped', ts: now(), key: up.serve.key, attempt: up.attempt, reason });
+  })();
+  return up.stopped;
+}
