@@ -6,7 +6,7 @@ template; the model "loads" before the port is bound, so a taken port is reporte
 GET /v1/models lists exactly API_MODEL_NAME (default gpt-3.5-turbo); API_HOST (default 0.0.0.0), API_PORT
 (default 8000). SIGTERM ends it (by the signal, like uvicorn after its graceful shutdown).
 
-It answers chat completions like a tiny model that is right half of the time: for "What is A op B?" it
+It answers chat completions like a tiny model that is right two times in three: for "What is A op B?" it
 says the right number or a wrong one, chosen by a counter, so a miner with `--verifier mentions` finds pairs.
 
 Fault injection: a file standin-control/serve-<API_MODEL_NAME> in the working directory (the run dir) with
@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -53,14 +54,15 @@ def control(name: str) -> dict:
 
 def answer(messages: list, n: int) -> str:
     text = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
-    if "High-Level" in text and "Problem:" not in text:
-        return "High-Level Solution Strategy\n1. Read the numbers.\n2. Compute the result."
+    if "Problem Abstraction" in text:  # the proposer's prompt (PROMPT_EXTRACT)
+        return f"High-Level Solution Strategy\n1. Read the numbers.\n2. Compute the result (variant {n % 3})."
     found = re.findall(r"What is (\d+) ([-+*/]) (\d+)", text)
     if not found:
         return "I do not know."
     a, op, b = found[-1]
     right = {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b), "/": int(a) // max(1, int(b))}[op]
-    return f"The result is {right if n % 2 == 0 else right + 1}."
+    # right two times in three, by prompt and request count: templates differ, and so do a prompt's samples
+    return f"The result is {right if (zlib.crc32(text.encode()) + n) % 3 else right + 1}."
 
 
 def main() -> None:

@@ -218,6 +218,7 @@ export class Scheduler {
     let handle: JobHandleRecord;
     if (existing) {
       handle = existing.handle;
+      if (s.kind === 'command' && s.endpoints.length > 0) await this.#serves?.adopt(s);
       emit({ type: 'stage-reattached', ts: now(), key: s.key, attempt, handle, running: existing.running });
     } else {
       const started = await this.#start(s, job, fp);
@@ -228,7 +229,7 @@ export class Scheduler {
     const ended = await this.#follow(handle, job, existing !== undefined, progress);
     const result = await this.#verdict(s, job, handle, ended, progress, fp, t0);
     // a consumer that failed because its server ended under it: the server's death is the cause, and a retry brings it up again
-    const died = result.kind === 'failed' ? this.#serves?.diedUnder(s.key) : undefined;
+    const died = result.kind === 'failed' && s.kind === 'command' && s.endpoints.length > 0 ? await this.#serves?.diedUnder(s) : undefined;
     return died !== undefined && result.kind === 'failed' ? { ...result, cause: died } : result;
   }
 

@@ -1,3 +1,4 @@
+import type { JobExit } from '../backends/backend.js';
 import type { CommandInstance, ServeInstance } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import { fingerprintServe, type Fingerprint } from '../state/fingerprint.js';
@@ -66,9 +67,38 @@ export class ServeManager {
     return { kind: 'ok', env };
   }
 
-  /** Why the consumer's attempt failed, when a server it used ended under it. */
-  diedUnder(consumer: string): Cause | undefined {
-    return this.#died.get(consumer);
+  /**
+   * A consumer re-attached after a crash already holds its servers' URLs: the servers it was started
+   * with are found again and watched, never started anew (a new one would answer on another port).
+   */
+  async adopt(consumer: CommandInstance): Promise<void> {
+    for (const e of consumer.endpoints) {
+      const s = this.#byKey.get(e.serve) as ServeInstance;
+      if (this.#up.has(s.key)) continue;
+      const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints));
+      // none running: the consumer fails on its own, and its retry brings the server up
+      if (up === undefined) continue;
+      this.#up.set(s.key, Promise.resolve(ok(up)));
+      this.#watchDeath(up);
+    }
+  }
+
+  /**
+   * Why the consumer's attempt failed, when a server it used ended under it. A consumer may notice a
+   * dead server (connection refused) sooner than the server's watcher does, so each is asked directly.
+   */
+  async diedUnder(consumer: CommandInstance): Promise<Cause | undefined> {
+    for (const e of consumer.endpoints) {
+      const up = await this.#current(e.serve);
+      if (up === undefined || up.stopping || this.#died.has(consumer.key)) continue;
+      const live = up.ended ? undefined : await this.#o.backend.findJob(this.#o.runId, up.serve);
+      if (up.ended || live?.running !== true) {
+        // its follower reads the exit code within a poll or two: worth the wait for the evidence
+        const gone: JobExit = { kind: 'lost', why: 'its process is gone' };
+        this.#recordDeath(up, await Promise.race([up.exited, sleep(3000).then(() => gone)]));
+      }
+    }
+    return this.#died.get(consumer.key);
   }
 
   /** The consumer will not use its servers again in this invocation (finished, failed, blocked, stopped). */
@@ -126,16 +156,8 @@ export class ServeManager {
     const o = this.#o;
     const fp = fingerprintServe(s, o.fingerprints);
     if (!this.#attempts.has(s.key)) {
-      const found = await findRunning(o, s, fp, o.initial.serves?.[s.key]);
-      if (found !== undefined) {
-        this.#attempts.set(s.key, found.attempt);
-        this.#ports.add(found.port);
-        // it holds the GPUs it was given when it started: the pool must not hand them out again
-        const g = o.initial.serves?.[s.key]?.gpus;
-        o.pool.request(s.key, g ?? s.gpus);
-        void found.exited.then(() => o.pool.release(s.key));
-        return ok(found);
-      }
+      const found = await this.#reuse(s, fp);
+      if (found !== undefined) return ok(found);
     }
     const gpus = await this.#gpus(s);
     if (!gpus.ok) return gpus;
@@ -145,6 +167,19 @@ export class ServeManager {
     if (!r.ok) o.pool.release(s.key);
     else void r.value.exited.then(() => o.pool.release(s.key));
     return r;
+  }
+
+  /** A server an earlier flux-train left running, when it is this one and answers (else it is stopped). */
+  async #reuse(s: ServeInstance, fp: Fingerprint): Promise<UpServer | undefined> {
+    const o = this.#o;
+    const found = await findRunning(o, s, fp, o.initial.serves?.[s.key]);
+    this.#attempts.set(s.key, found?.attempt ?? o.initial.serves?.[s.key]?.attempt ?? 0);
+    if (found === undefined) return undefined;
+    this.#ports.add(found.port);
+    // it holds the GPUs it was given when it started: the pool must not hand them out again
+    o.pool.request(s.key, o.initial.serves?.[s.key]?.gpus ?? s.gpus);
+    void found.exited.then(() => o.pool.release(s.key));
+    return found;
   }
 
   /** The server's GPUs from the pool, waiting while stages hold them; a request the pool can never meet fails the consumer. */
@@ -160,17 +195,23 @@ export class ServeManager {
 
   /** A server that ends while consumers use it fails their attempts with its log as evidence (once per server attempt). */
   #watchDeath(up: UpServer): void {
-    const users = () => [...(this.#waiting.get(up.serve.key) ?? [])];
     if (up.watched) return;
     up.watched = true;
-    void up.exited.then((x) => {
-      if (up.stopping || x.kind === 'detached') return;
-      const code = x.kind === 'exited' ? `exit code ${x.exitCode ?? 'none'}` : x.why;
-      const message = `${up.serve.key} ended (${code}) while ${users().join(', ') || 'its consumers'} used it`;
-      const evidence = serverLogTail(this.#o.plan.runDir, up.serve.key, up.attempt);
-      this.#o.emit({ type: 'serve-failed', ts: now(), key: up.serve.key, attempt: up.attempt, reason: 'died', message, evidence });
-      for (const u of users()) this.#died.set(u, { code: 'serve-died', ...causeInfo('serve-died'), evidence: [message, ...evidence] });
-      void this.#o.backend.release(up.handle);
-    });
+    void up.exited.then((x) => this.#recordDeath(up, x));
+  }
+
+  /** Once per server attempt: the failure event, and the cause for every consumer that used it. */
+  #recordDeath(up: UpServer, x: JobExit): void {
+    if (up.stopping || x.kind === 'detached' || up.deathRecorded) return;
+    up.deathRecorded = true;
+    // known dead before its follower noticed: the next consumer must bring up a new one
+    up.ended = true;
+    const users = [...(this.#waiting.get(up.serve.key) ?? [])];
+    const code = x.kind === 'exited' ? `exit code ${x.exitCode ?? 'none'}` : x.why;
+    const message = `${up.serve.key} ended (${code}) while ${users.join(', ') || 'its consumers'} used it`;
+    const evidence = serverLogTail(this.#o.plan.runDir, up.serve.key, up.attempt);
+    this.#o.emit({ type: 'serve-failed', ts: now(), key: up.serve.key, attempt: up.attempt, reason: 'died', message, evidence });
+    for (const u of users) this.#died.set(u, { code: 'serve-died', ...causeInfo('serve-died'), evidence: [message, ...evidence] });
+    void this.#o.backend.release(up.handle);
   }
 }

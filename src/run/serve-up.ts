@@ -29,6 +29,8 @@ export interface UpServer {
   stopping: boolean;
   /** a consumer watches for its death already */
   watched: boolean;
+  /** its unexpected end is recorded already */
+  deathRecorded?: boolean;
   /** the one stop in progress or done */
   stopped?: Promise<void>;
   /** stops following the process (not the process) */

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { projectRoot } from '../../src/util/project-root.js';
+import { sameProcessAlive } from '../../src/util/proc.js';
+import type { RunEvent } from '../../src/run/events.js';
+import { BIN, Rig, waitFor } from '../helpers/rig.js';
+
+/**
+ * Servers through the whole CLI with the local backend and the stand-in `llamafactory-cli api`
+ * (docker/standin/llamafactory-api.py, strict like the real one, with fault injection): up for their
+ * consumers, stopped after them, and the failures a person meets: a server that never gets ready, one
+ * that dies mid-sampling, and a CLI killed while a server and its sampler run.
+ */
+
+const PIPELINE = (o: { timeout?: number; consumers?: string; retries?: number } = {}) => `
+name: serve-test
+llamafactory: {image: "hiyouga/llamafactory:0.9.5", version: 0.9.5}
+backend: local
+gpus: none
+models: {tiny: ./model}
+datasets: {}
+retries: {max_attempts: ${o.retries ?? 1}, backoff_seconds: 0}
+stages:
+  - id: srv
+    kind: serve
+    engine: llamafactory
+    template: qwen3
+    model: {base: tiny}
+    served_name: tiny
+    ready_timeout_seconds: ${o.timeout ?? 30}
+${o.consumers ?? MINER}
+`;
+
+const MINER = `
+  - id: mine
+    kind: command
+    endpoints: {proposer: srv, reasoner: srv}
+    command: [python3, "{tools}/mine_pairs.py", --problems, "{tools}/fixtures/tiny-problems.jsonl", --verifier, mentions, -k, "2", -n, "2", --concurrency, "1", --max-attempts, "2", --backoff, "0.1", --quiet]
+    outputs: [dpo_proposer.jsonl, dpo_reasoner.jsonl, summary.json]
+`;
+
+/** A consumer that asks the server after a pause (so a test can kill the CLI meanwhile) and records what it saw. */
+const SLOW = `
+  - id: slow
+    kind: command
+    endpoints: {llm: srv}
+    command: [python3, "{pipeline_dir}/slow.py"]
+    outputs: [seen.json]
+  - id: check
+    kind: command
+    after: [slow]
+    endpoints: {llm: srv}
+    command: [python3, "{pipeline_dir}/slow.py", "0"]
+    outputs: [seen.json]
+`;
+
+const SLOW_PY = `import json, os, sys, time, urllib.request
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 6)
+url = os.environ["FLUX_ENDPOINT_LLM"]
+seen = json.load(urllib.request.urlopen(url + "/models", timeout=10))
+json.dump({"url": url, "model": os.environ["FLUX_MODEL_LLM"], "listed": [m["id"] for m in seen["data"]]}, open(os.path.join(os.environ["FLUX_OUTPUT_DIR"], "seen.json"), "w"))
+`;
+
+function setUp(rig: Rig, yaml: string): string[] {
+  const env = rig.path('env');
+  mkdirSync(join(env, 'bin'), { recursive: true });
+  if (!existsSync(join(env, 'bin', 'llamafactory-cli'))) symlinkSync(join(projectRoot, 'docker', 'standin', 'llamafactory-cli'), join(env, 'bin', 'llamafactory-cli'));
+  rig.write('model/config.json', '{}');
+  rig.write('model/model.safetensors', '');
+  rig.write('slow.py', SLOW_PY);
+  rig.write('p.yaml', yaml);
+  return ['--pipeline', 'p.yaml', '--run-dir', 'run', '--local-env', env];
+}
+
+const of = <T extends RunEvent['type']>(rig: Rig, type: T): Extract<RunEvent, { type: T }>[] => rig.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
+
+/** Whether something accepts connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+}
+
+/** Every server the run started has ended: no process left, nothing listening on its port. */
+async function assertNoServerLeft(rig: Rig): Promise<void> {
+  for (const e of of(rig, 'serve-starting')) assert.equal(await listening(e.port), false, `port ${e.port} of ${e.key} attempt ${e.attempt} still listens`);
+  for (const e of of(rig, 'serve-started')) {
+    const p = e.handle.backend === 'local' ? e.handle.process : undefined;
+    assert.ok(p !== undefined);
+    assert.equal(sameProcessAlive(p.pid, p.startTime), false, `server process ${p.pid} of ${e.key} is alive`);
+  }
+}
+
+describe('serve stages on the local backend', () => {
+  const rigs: Rig[] = [];
+  const rig = (name: string) => (rigs.push(new Rig(name)), rigs[rigs.length - 1] as Rig);
+  after(() => rigs.forEach((r) => r.cleanup()));
+
+  it('starts the server for its consumer, hands it FLUX_ENDPOINT/FLUX_MODEL, and stops it after the last consumer', async () => {
+    const r = rig('serve-ok');
+    const args = setUp(r, PIPELINE({ consumers: `${MINER}${SLOW.replace('"{pipeline_dir}/slow.py"]', '"{pipeline_dir}/slow.py", "0"]')}` }));
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-starting').length, 1, 'one server for three consumers');
+    const ready = of(r, 'serve-ready')[0];
+    assert.ok(ready);
+    const seen = JSON.parse(r.read('run/outputs/r1/check/seen.json')) as { url: string; model: string; listed: string[] };
+    assert.deepEqual(seen, { url: ready.url, model: 'tiny', listed: ['tiny'] });
+    const summary = JSON.parse(r.read('run/outputs/r1/mine/summary.json')) as { pairs: { proposer: number; reasoner: number } };
+    assert.ok(summary.pairs.reasoner > 0, 'the miner made pairs from the stand-in server');
+    // stopped after the last consumer, not before
+    const events = r.events();
+    const stopAt = events.findIndex((e) => e.type === 'serve-stopped');
+    const lastFinish = events.map((e) => e.type === 'stage-finished').lastIndexOf(true);
+    assert.ok(stopAt > lastFinish, 'the server stops after its consumers finished');
+    assert.equal(r.state().serves?.['r1/srv']?.status, 'stopped');
+    assert.match(r.read('run/logs/r1-srv.attempt1.log'), /Uvicorn running on http:\/\/127\.0\.0\.1:/);
+    await assertNoServerLeft(r);
+    // a rerun of the finished run starts no server at all
+    const again = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(again.exitCode, 0, again.all);
+    assert.equal(of(r, 'serve-starting').length, 1, 'nothing to consume, nothing served');
+  });
+
+  it('a server that never lists its model fails its consumer with the server log as evidence, and is stopped', async () => {
+    const r = rig('serve-never');
+    const args = setUp(r, PIPELINE({ timeout: 2 }));
+    r.write('run/standin-control/serve-tiny', 'never_ready=1\n');
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 1, res.all);
+    const failed = of(r, 'stage-failed')[0];
+    assert.equal(failed?.cause, 'serve-not-ready');
+    assert.equal(failed?.willRetry, false);
+    assert.match(failed?.message ?? '', /r1\/srv was not ready after \d+ s \(ready_timeout_seconds: 2\); last answer: GET \/v1\/models lists no model, not "tiny"/);
+    assert.ok(failed?.evidence.some((l) => l.includes('logs/r1-srv.attempt1.log')), 'the evidence names the server log');
+    assert.match(res.all, /ready_timeout_seconds/);
+    assert.equal(of(r, 'serve-failed')[0]?.reason, 'timeout');
+    await assertNoServerLeft(r);
+  });
+
+  it('a server that dies before it is ready (no model) names the engine’s own error', async () => {
+    const r = rig('serve-nomodel');
+    const args = setUp(r, PIPELINE().replace('./model', './no-such-model'));
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 1, res.all);
+    const failed = of(r, 'serve-failed')[0];
+    assert.equal(failed?.reason, 'died');
+    assert.ok(failed?.evidence.some((l) => /OSError: Failed to load tokenizer/.test(l)), JSON.stringify(failed?.evidence));
+    assert.equal(of(r, 'stage-failed')[0]?.cause, 'serve-not-ready');
+    await assertNoServerLeft(r);
+  });
+
+  it('a server that dies mid-sampling fails the attempt as serve-died; the retry brings a new server up and finishes', async () => {
+    const r = rig('serve-dies');
+    const args = setUp(r, PIPELINE({ retries: 2 }));
+    r.write('run/standin-control/serve-tiny', 'die_after=5 once=1\n');
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    const died = of(r, 'serve-failed')[0];
+    assert.equal(died?.reason, 'died');
+    assert.match(died?.message ?? '', /r1\/srv ended \(exit code 1\) while r1\/mine used it/);
+    assert.ok(died?.evidence.some((l) => l.includes('stand-in server crashed after 5 requests')));
+    const failed = of(r, 'stage-failed')[0];
+    assert.equal(failed?.cause, 'serve-died');
+    assert.equal(failed?.willRetry, true);
+    assert.deepEqual(of(r, 'serve-starting').map((e) => e.attempt), [1, 2], 'the retry started the server again, as attempt 2');
+    assert.notEqual(of(r, 'serve-starting')[0]?.port, of(r, 'serve-starting')[1]?.port);
+    assert.equal(r.state().serves?.['r1/srv']?.starts, 2);
+    assert.equal(r.state().stages['r1/mine']?.status, 'done');
+    await assertNoServerLeft(r);
+  });
+
+  it('a CLI killed while the server and its sampler run: the rerun re-attaches to both and starts no second server', async () => {
+    const r = rig('serve-kill');
+    const args = setUp(r, PIPELINE({ consumers: SLOW }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+    first.kill('SIGKILL');
+    await first;
+    const server = of(r, 'serve-started')[0];
+    assert.ok(server?.handle.backend === 'local');
+    assert.equal(sameProcessAlive(server.handle.process.pid, server.handle.process.startTime), true, 'the server outlives the CLI');
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
+    assert.ok(of(r, 'stage-reattached').some((e) => e.key === 'r1/slow'), 'the sampler was re-attached');
+    assert.equal(of(r, 'serve-reused').length, 1, 'the server was found again');
+    const url = of(r, 'serve-ready')[0]?.url;
+    for (const k of ['slow', 'check']) assert.equal((JSON.parse(readFileSync(join(r.runDir, 'outputs/r1', k, 'seen.json'), 'utf8')) as { url: string }).url, url);
+    await assertNoServerLeft(r);
+  });
+
+  it('a killed CLI leaves a server no stage needs any more: the next run stops it', async () => {
+    const r = rig('serve-orphan');
+    const args = setUp(r, PIPELINE({ consumers: SLOW }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'serve-ready'), 30_000, 'the server to be ready');
+    first.kill('SIGKILL');
+    await first;
+    // the consumers change so they no longer need the server: it is left over
+    writeFileSync(r.path('p.yaml'), PIPELINE({ consumers: '  - {id: other, kind: command, command: ["true"]}' }));
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.match(of(r, 'serve-stopped')[0]?.reason ?? '', /no stage needs it now/);
+    await assertNoServerLeft(r);
+  });
+});
