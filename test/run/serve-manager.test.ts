@@ -100,7 +100,13 @@ async function assertNoServerLeft(rig: Rig): Promise<void> {
 describe('serve stages on the local backend', () => {
   const rigs: Rig[] = [];
   const rig = (name: string) => (rigs.push(new Rig(name)), rigs[rigs.length - 1] as Rig);
-  after(() => rigs.forEach((r) => r.cleanup()));
+  after(() => {
+    // a failed assertion must not leave a server behind on a shared machine
+    for (const r of rigs) {
+      for (const e of of(r, 'serve-started')) if (e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime)) process.kill(-e.handle.process.pid, 'SIGKILL');
+      r.cleanup();
+    }
+  });
 
   it('starts the server for its consumer, hands it FLUX_ENDPOINT/FLUX_MODEL, and stops it after the last consumer', async () => {
     const r = rig('serve-ok');
