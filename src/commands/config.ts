@@ -98,7 +98,16 @@ async function writeAll(p: Pipeline, plan: Plan, stages: PlanStage[], out: strin
   process.stdout.write(`wrote ${script}\n\nRun them in this order, from ${out}:\n`);
   for (const s of stages) {
     process.stdout.write(s.kind === 'train' ? `  ${envPrefix(s)}llamafactory-cli train ${s.trainerConfigPath}\n` : `  (command stage ${s.key}: ${s.command.join(' ')})\n`);
+    if (s.kind === 'command') for (const e of s.endpoints) process.stdout.write(`    needs a server for FLUX_ENDPOINT_${e.name.toUpperCase()}: ${serverHint(plan, e.serve, e.name.toUpperCase())}\n`);
   }
   process.stdout.write(`or all at once: bash ${script}\n`);
   return EXIT.ok;
+}
+
+/** How to start a command stage's server by hand: flux-train picks the port when it runs it, a person picks one here. */
+function serverHint(plan: Plan, key: string, name: string): string {
+  const s = plan.serves.find((x) => x.key === key);
+  if (s === undefined) return key;
+  const line = s.engine === 'llamafactory' ? `API_PORT=8000 API_MODEL_NAME=${s.servedName} llamafactory-cli api <inference YAML: model_name_or_path ${s.serverModel}, template ${s.template ?? ''}>` : s.command.join(' ').replace('--port 0', '--port 8000');
+  return `${line}, then FLUX_ENDPOINT_${name}=http://127.0.0.1:8000/v1 and FLUX_MODEL_${name}=${s.servedName}`;
 }
