@@ -78,7 +78,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
     }
   }
   diags.push(...stagesWithoutRounds(catalog, opts.rounds, loc));
-  if (diags.some((d) => d.severity === 'error')) return err(diags);
+  if (diags.some((d) => d.severity === 'error')) return err(uniqueDiagnostics(diags));
   const plan: Plan = {
     pipeline: p.file,
     pipelineName: spec.name,
@@ -108,4 +108,13 @@ function unusedServes(serves: Map<string, ServeInstance>, diags: Diagnostic[], p
     diags.push(p.locator.diag('serve', ['stages', index, 'id'], `server ${s.key} is named by no command stage's \`endpoints\` in round ${s.round}, so it never starts`, 'name it in a command stage (`endpoints: {proposer: ' + s.id + '}`), or limit its `rounds:`', { severity: 'warning' }));
   }
   return out;
+}
+
+/** A problem of a stage repeats in every round it runs in: once is enough. */
+function uniqueDiagnostics(diags: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diags.filter((d) => {
+    const id = JSON.stringify([d.path, d.message, d.severity]);
+    return seen.has(id) ? false : (seen.add(id), true);
+  });
 }

@@ -29,7 +29,8 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
   }
   const model = resolveModel(scope, s.model, round, s.id, [...c.at, 'model']);
   diags.push(...model.diags);
-  if (!model.model || diags.some((d) => d.severity === 'error')) return { diags };
+  // with other errors the instance is still planned, so its consumers do not report it missing as well
+  if (!model.model) return { diags };
   if (model.model.kind === 'stage') c.deps.add(model.model.key);
   const serverModel = trainerModelPath(scope, model.model);
   const configPath = new RunDir(scope.runDir).serveConfigFile(c.key);
