@@ -145,7 +145,8 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     dependsOn: [...c.deps],
     outputDir: c.outputDir,
     trainerOutputDir: c.trainerOutputDir,
-    gpus: c.gpus,
+    // a client of servers needs no GPU of its own unless it says so: the whole pool would starve its servers
+    gpus: s.gpus === undefined && endpoints.uses.length > 0 ? 'none' : c.gpus,
     image: s.image ?? scope.image,
     env: { ...env, ...scope.view.env },
     passEnv: scope.spec.docker.pass_env,

@@ -8,7 +8,7 @@ import { catalogStages, stagesWithoutRounds } from './catalog.js';
 import { DatasetTable } from './datasets.js';
 import { sameRoundOrder } from './graph.js';
 import { planCommandInstance, planTrainInstance, type InstanceScope } from './instances.js';
-import { planServeInstance } from './serves.js';
+import { planServeInstance, serveGpuProblems } from './serves.js';
 import { DeepspeedFiles } from './trainer-args.js';
 import type { TrainerViewFactory } from './trainer-view.js';
 
@@ -78,6 +78,7 @@ export function buildPlan(p: Pipeline, opts: PlanOptions): Result<PlanResult, Di
     }
   }
   diags.push(...stagesWithoutRounds(catalog, opts.rounds, loc));
+  diags.push(...serveGpuProblems(stages, scope.serves, opts.gpus ?? spec.gpus, catalog, loc));
   if (diags.some((d) => d.severity === 'error')) return err(uniqueDiagnostics(diags));
   const plan: Plan = {
     pipeline: p.file,

@@ -1,5 +1,8 @@
 import type { Diagnostic } from '../pipeline/diagnostics.js';
-import type { ServeInstance } from '../pipeline/plan-types.js';
+import type { PlanStage, ServeInstance } from '../pipeline/plan-types.js';
+import type { Locator } from '../pipeline/diagnostics.js';
+import type { GpuSpec } from '../pipeline/schema.js';
+import type { StageCatalog } from './catalog.js';
 import type { ServeStage } from '../pipeline/schema.js';
 import { RunDir } from '../util/run-layout.js';
 import { common, trainerModelPath, type InstanceScope } from './instances.js';
@@ -64,4 +67,34 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
     consumers: [],
   };
   return { serve, diags };
+}
+
+/**
+ * A consumer runs only while all its servers are up, so they must fit in the GPU pool together;
+ * otherwise each would get its GPUs in turn and the last would wait for ever. With a pool of unknown
+ * size (`all`) only one of them may use GPUs.
+ */
+export function serveGpuProblems(stages: PlanStage[], serves: ReadonlyMap<string, ServeInstance>, pool: GpuSpec, catalog: StageCatalog, loc: Locator): Diagnostic[] {
+  if (pool === 'none') return [];
+  const size = typeof pool === 'number' ? pool : pool === 'all' ? undefined : pool.split(',').length;
+  const out: Diagnostic[] = [];
+  for (const s of stages) {
+    if (s.kind !== 'command' || s.endpoints.length === 0) continue;
+    const servers = s.endpoints.flatMap((e) => {
+      const sv = serves.get(e.serve);
+      return sv ? [{ who: sv.id, gpus: sv.gpus }] : [];
+    });
+    const needs = [{ who: s.id, gpus: s.gpus }, ...servers].filter((n) => n.gpus !== 'none');
+    // two endpoints may name one server
+    const uniq = [...new Map(needs.map((n) => [n.who, n])).values()];
+    const count = (g: GpuSpec) => (typeof g === 'number' ? g : g === 'all' ? (size ?? Infinity) : g === 'none' ? 0 : g.split(',').length);
+    const total = uniq.reduce((a, n) => a + count(n.gpus), 0);
+    const fits = size === undefined ? uniq.length <= 1 : total <= size;
+    if (fits) continue;
+    const index = catalog.byId.get(s.id)?.index ?? 0;
+    const what = uniq.map((n) => `${n.who} (${String(n.gpus)})`).join(', ');
+    const fix = size === undefined ? 'give the pipeline (or --gpus) a GPU count or ids, e.g. `gpus: 8`, and each server its share (`gpus: 4`)' : `give the servers fewer GPUs (\`gpus:\` per serve stage), the consumer \`gpus: none\`, or the pool more (--gpus)`;
+    out.push(loc.diag('serve', ['stages', index, 'endpoints'], `stage "${s.id}" needs ${what} at once, which does not fit the GPU pool (${String(pool)})`, fix));
+  }
+  return out;
 }
