@@ -11,7 +11,7 @@ says the right number or a wrong one, chosen by a counter, so a miner with `--ve
 
 Fault injection: a file standin-control/serve-<API_MODEL_NAME> in the working directory (the run dir) with
 `load_ms=MS` (default 300), `never_ready=1` (binds, but lists no model), `die_after=N` (exit 1 after N chat
-requests) and `once=1` (the fault happens in one process only; a marker file remembers it).
+requests), `term_ms=MS` (SIGTERM ends it only after MS, like a generation in flight) and `once=1` (the fault happens in one process only; a marker file remembers it).
 """
 import json
 import os
@@ -127,7 +127,17 @@ def main() -> None:
         server = ThreadingHTTPServer((host, port), Handler)
     except OSError as e:
         die(f"ERROR: [Errno {e.errno}] error while attempting to bind on address ('{host}', {port}): {e.strerror.lower()}", 3)
-    signal.signal(signal.SIGTERM, lambda *_: (print("INFO: Shutting down", flush=True), os._exit(143)))
+    term_ms = int(opts.get("term_ms", "0"))
+
+    def on_term(*_):
+        # uvicorn finishes an in-flight generation before it exits: term_ms plays that wait
+        print("INFO: Shutting down", flush=True)
+        if term_ms:
+            threading.Thread(target=lambda: (time.sleep(term_ms / 1000), os._exit(143)), daemon=True).start()
+        else:
+            os._exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
     print(f"INFO: Uvicorn running on http://{host}:{port} (Press CTRL+C to quit)", flush=True)
     server.serve_forever()
 

@@ -47,6 +47,16 @@ export class ServeManager {
     this.#o = o;
     this.#byKey = new Map(o.plan.serves.map((s) => [s.key, s]));
     for (const s of o.plan.serves) this.#waiting.set(s.key, new Set(s.consumers.filter((k) => o.willRun.has(k))));
+    // a second Ctrl-C: a server still in its graceful stop (an in-flight generation holds SIGTERM) is killed now
+    o.kill?.addEventListener('abort', () => void this.#killAll(), { once: true });
+  }
+
+  async #killAll(): Promise<void> {
+    if (this.#o.detach) return;
+    for (const key of this.#up.keys()) {
+      const up = await this.#current(key);
+      if (up !== undefined && !up.ended) await this.#o.backend.stop(up.handle, 0);
+    }
   }
 
   /** Brings up every server `consumer` names and returns FLUX_ENDPOINT_<NAME> for each. */

@@ -8,6 +8,7 @@ import { projectRoot } from '../../src/util/project-root.js';
 import { sameProcessAlive } from '../../src/util/proc.js';
 import type { RunEvent } from '../../src/run/events.js';
 import { BIN, Rig, waitFor } from '../helpers/rig.js';
+import { Terminal, tmuxReady } from '../helpers/tmux.js';
 
 /**
  * Servers through the whole CLI with the local backend and the stand-in `llamafactory-cli api`
@@ -75,6 +76,8 @@ function setUp(rig: Rig, yaml: string): string[] {
   rig.write('p.yaml', yaml);
   return ['--pipeline', 'p.yaml', '--run-dir', 'run', '--local-env', env];
 }
+
+const noTmux = await tmuxReady();
 
 const of = <T extends RunEvent['type']>(rig: Rig, type: T): Extract<RunEvent, { type: T }>[] => rig.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
 
@@ -215,5 +218,48 @@ describe('serve stages on the local backend', () => {
     assert.equal(res.exitCode, 0, res.all);
     assert.match(of(r, 'serve-stopped')[0]?.reason ?? '', /no stage needs it now/);
     await assertNoServerLeft(r);
+  });
+
+  describe('Ctrl-C at a terminal', { skip: noTmux }, () => {
+    it('during the server load: exit 130 at once, the server stopped, the lock released', async () => {
+      const r = rig('serve-tty-load');
+      const args = setUp(r, PIPELINE({ consumers: SLOW }));
+      r.write('run/standin-control/serve-tiny', 'load_ms=30000\n');
+      const term = new Terminal(r.dir);
+      try {
+        await term.run(['round', '--n', '1', ...args]);
+        await waitFor(() => of(r, 'serve-started').length > 0, 30_000, 'the server to start');
+        await term.keys('C-c');
+        assert.equal(await term.waitExit(20_000), 130, await term.screen());
+        assert.match(await term.screen(), /next: flux-train resume/);
+        assert.equal(existsSync(join(r.runDir, 'lock.json')), false);
+        assert.equal(r.state().serves?.['r1/srv']?.status, 'stopped');
+        assert.match(r.state().serves?.['r1/srv']?.stopReason ?? '', /interrupted/);
+        await assertNoServerLeft(r);
+      } finally {
+        await term.close();
+      }
+    });
+
+    it('a second Ctrl-C kills a server that holds its SIGTERM (a generation in flight) instead of waiting out the grace', async () => {
+      const r = rig('serve-tty-kill');
+      const args = setUp(r, PIPELINE({ consumers: SLOW }));
+      r.write('run/standin-control/serve-tiny', 'term_ms=60000\n');
+      const term = new Terminal(r.dir);
+      try {
+        await term.run(['round', '--n', '1', '--grace', '120', ...args]);
+        await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+        await term.keys('C-c');
+        await term.waitScreen(/press Ctrl-C again to kill it now/, 10_000);
+        await waitFor(() => r.events().some((e) => e.type === 'stage-interrupted'), 20_000, 'the sampler to stop');
+        const t0 = Date.now();
+        await term.keys('C-c');
+        assert.equal(await term.waitExit(20_000), 130, await term.screen());
+        assert.ok(Date.now() - t0 < 15_000, 'not the 120 s grace');
+        await assertNoServerLeft(r);
+      } finally {
+        await term.close();
+      }
+    });
   });
 });
