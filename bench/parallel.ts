@@ -53,6 +53,9 @@ class SleepBackend implements Backend {
   }
   async stop() {}
   async release() {}
+  async placeOf() {
+    return { kind: 'at' as const, address: '127.0.0.1' };
+  }
 }
 
 /** Longest path through the plan's dependencies, in units. */

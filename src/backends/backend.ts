@@ -81,4 +81,9 @@ export interface Backend {
   stop(handle: JobHandleRecord, graceSeconds: number): Promise<void>;
   /** forget a finished job (remove its container); its outcome is already recorded */
   release(handle: JobHandleRecord): Promise<void>;
+  /** the address other jobs reach this one at (a server's consumers): this host, or the node a batch job was placed on once it runs */
+  placeOf(handle: JobHandleRecord): Promise<JobPlace>;
 }
+
+/** Where a job runs, as far as the backend knows: an address, not yet (queued), or never (it ended). */
+export type JobPlace = { kind: 'at'; address: string } | { kind: 'queued'; why: string } | { kind: 'gone' };

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stageFileName } from '../util/run-layout.js';
 import Docker from 'dockerode';
-import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
+import type { Backend, FollowOptions, JobExit, JobPlace, JobSpec, LiveJob, StartFailure } from './backend.js';
 import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import type { DockerSettings } from '../pipeline/schema.js';
 import type { JobHandleRecord } from '../run/events.js';
@@ -300,6 +300,11 @@ export class DockerBackend implements Backend {
       const code = (e as DockerApiError).statusCode;
       if (code !== 304 && code !== 404) throw e;
     }
+  }
+
+  /** jobs run on this host, on its network (docker: network host, which serve stages require) */
+  async placeOf(): Promise<JobPlace> {
+    return { kind: 'at', address: '127.0.0.1' };
   }
 
   async release(handle: JobHandleRecord): Promise<void> {

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import type { Backend, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
+import type { Backend, FollowOptions, JobExit, JobPlace, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
 import { JobTree } from './job-tree.js';
 import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
@@ -229,6 +229,11 @@ export class LocalBackend implements Backend {
     while (Date.now() < deadline && running()) await new Promise((r) => setTimeout(r, 100));
     signalGroup(pid, startTime, 'SIGKILL');
     tree.signal('SIGKILL');
+  }
+
+  /** jobs run on this host, on its network (docker: network host, which serve stages require) */
+  async placeOf(): Promise<JobPlace> {
+    return { kind: 'at', address: '127.0.0.1' };
   }
 
   async release(): Promise<void> {}

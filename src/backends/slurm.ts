@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import type { Backend, BackendVerdict, FollowOptions, JobExit, JobSpec, LiveJob, StartFailure } from './backend.js';
+import type { Backend, BackendVerdict, FollowOptions, JobExit, JobPlace, JobSpec, LiveJob, StartFailure } from './backend.js';
 import { checkInputsAndDisk } from './common.js';
 import type { JobStage, Plan, PlanStage } from '../pipeline/plan-types.js';
 import { MASTER_PORT } from '../planner/trainer-args.js';
@@ -213,6 +213,18 @@ export class SlurmBackend implements Backend {
   }
 
   async release(): Promise<void> {}
+
+  /** The first node of a running job, by the address the controller knows it at (NodeAddr); queued until it runs. */
+  async placeOf(handle: JobHandleRecord): Promise<JobPlace> {
+    const s = await this.#state(handle.id);
+    if (s === undefined) return { kind: 'queued', why: 'the controller did not answer' };
+    if (!ACTIVE.has(s.state)) return { kind: 'gone' };
+    const job = await execa('scontrol', ['-o', 'show', 'job', handle.id], { reject: false, timeout: 20_000 });
+    const node = /BatchHost=(\S+)/.exec(job.stdout)?.[1];
+    if (s.state !== 'RUNNING' || node === undefined || node === '(null)') return { kind: 'queued', why: `Slurm job ${handle.id} is ${s.state}${s.reason && s.reason !== 'None' ? ` (${s.reason})` : ''}` };
+    const n = await execa('scontrol', ['-o', 'show', 'node', node], { reject: false, timeout: 20_000 });
+    return { kind: 'at', address: /NodeAddr=(\S+)/.exec(n.stdout)?.[1] ?? node };
+  }
 }
 
 /**

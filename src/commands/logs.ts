@@ -64,8 +64,7 @@ export async function logsCommand(stage: string, o: LogsOptions): Promise<number
   const st = readState(runDir);
   if (!st.ok) throw st.error;
   if (!st.value) throw new FluxError('no-run', `no flux-train run in ${runDir} (no state.json)`, 'pass the run dir with --run-dir, or start a run with `flux-train round --n N`', 'bad-input');
-  // a server's log is an attempt log of its key too
-  const key = resolveStageKey(stage, [...Object.keys(st.value.stages), ...Object.keys(st.value.serves ?? {})], runDir);
+  const key = resolveStageKey(stage, [...Object.keys(st.value.stages), ...Object.keys(st.value.serves ?? {})], runDir); // a server's log is an attempt log too
   useRunSecrets(runDir, st.value.pipeline);
   const layout = new RunDir(runDir);
   const pathOf = (n: number) => layout.attemptLog(key, n);

@@ -98,6 +98,8 @@ export interface ServeInstance extends InstanceBase {
   /** the model as the server sees it */
   serverModel: string;
   servedName: string;
+  /** the address it listens on: loopback where its consumers share the host, every interface on a batch node */
+  bindHost: string;
   template?: string;
   extraArgs: string[];
   readyTimeoutMs: number;

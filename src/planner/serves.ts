@@ -1,7 +1,7 @@
 import type { Diagnostic } from '../pipeline/diagnostics.js';
 import type { PlanStage, ServeInstance } from '../pipeline/plan-types.js';
 import type { Locator } from '../pipeline/diagnostics.js';
-import type { GpuSpec } from '../pipeline/schema.js';
+import type { BackendName, GpuSpec } from '../pipeline/schema.js';
 import type { StageCatalog } from './catalog.js';
 import type { ServeStage } from '../pipeline/schema.js';
 import { RunDir } from '../util/run-layout.js';
@@ -9,8 +9,12 @@ import { common, trainerModelPath, type InstanceScope } from './instances.js';
 import { resolveModel } from './models.js';
 import { serveLaunch, tensorParallelOf } from './serve-engines.js';
 
-/** The host every server listens on and consumers reach it at: servers share the host network with them. */
-export const SERVE_HOST = '127.0.0.1';
+/**
+ * Where a server listens: on this host (local, docker with the host network) only its loopback, which
+ * its consumers share; a batch job on a node its consumers reach over the network (they get the node's
+ * address once it runs).
+ */
+export const bindHostFor = (backend: BackendName): string => (backend === 'slurm' ? '0.0.0.0' : '127.0.0.1');
 
 /**
  * One round of a serve stage: the model it serves, as the server sees it, and how it is launched. The
@@ -21,9 +25,6 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
   const c = common(scope, s, index, round);
   const { loc } = scope;
   const diags: Diagnostic[] = [];
-  if (scope.backend === 'slurm') {
-    diags.push(loc.diag('serve', [...c.at, 'kind'], `serve stage "${s.id}" cannot run on the slurm backend: its consumers must reach the server on the host it runs on`, 'run the whole loop inside one allocation with the local backend (salloc --gpus 8 ... then flux-train round --backend local), or use the docker backend'));
-  }
   if (scope.backend === 'docker' && scope.spec.docker.network !== 'host') {
     diags.push(loc.diag('serve', ['docker', 'network'], `serve stage "${s.id}" needs docker.network: host (it is "${scope.spec.docker.network}"): consumers reach servers on 127.0.0.1`, 'set `docker: {network: host}` (the default)'));
   }
@@ -39,7 +40,8 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
   const configPath = new RunDir(scope.runDir).serveConfigFile(c.key);
   const serverConfigPath = scope.view.runPath(configPath);
   const servedName = s.served_name ?? s.id;
-  const launch = serveLaunch({ engine: s.engine, model: serverModel, servedName, port: 0, host: SERVE_HOST, tensorParallel: tensorParallelOf(c.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: serverConfigPath, extraArgs: s.args });
+  const bindHost = bindHostFor(scope.backend);
+  const launch = serveLaunch({ engine: s.engine, model: serverModel, servedName, port: 0, host: bindHost, tensorParallel: tensorParallelOf(c.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: serverConfigPath, extraArgs: s.args });
   const serve: ServeInstance = {
     key: c.key,
     id: s.id,
@@ -59,6 +61,7 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
     model: model.model,
     serverModel,
     servedName,
+    bindHost,
     ...(s.template !== undefined ? { template: s.template } : {}),
     extraArgs: s.args,
     readyTimeoutMs: s.ready_timeout_seconds * 1000,

@@ -2,7 +2,6 @@ import type { Backend, JobExit, JobSpec } from '../backends/backend.js';
 import type { Plan, ServeInstance } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
 import { serveLaunch, tensorParallelOf } from '../planner/serve-engines.js';
-import { SERVE_HOST } from '../planner/serves.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import { ensureDir } from '../state/run-dir.js';
 import type { ServeState } from '../state/state.js';
@@ -11,13 +10,15 @@ import { readTailLines } from '../util/file-tail.js';
 import { RunDir } from '../util/run-layout.js';
 import { err, ok, type Result } from '../util/result.js';
 import { now, type JobHandleRecord, type RunEvent, type ServeFailure } from './events.js';
-import { freePort, waitUntilServing } from './serve-ready.js';
+import { freePort, waitUntilServing, type ServeReadiness } from './serve-ready.js';
+import { sleep } from '../util/sleep.js';
 import { dirname } from 'node:path';
 
 /** A server this session brought up (or found again): where it answers, and how it ends. */
 export interface UpServer {
   serve: ServeInstance;
   attempt: number;
+  /** where consumers reach it (known once the backend placed it) */
   url: string;
   port: number;
   handle: JobHandleRecord;
@@ -68,10 +69,10 @@ export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprin
   if (!live?.running) return undefined;
   const same = live.fingerprint === fp.hash && known !== undefined && known.attempt === live.attempt && known.status !== 'stopped' && known.status !== 'failed';
   if (same) {
-    const up = follow(c, s, live.attempt, known.url, known.port, live.handle, fp, true);
-    const r = await waitUntilServing({ baseUrl: known.url, model: s.servedName, timeoutMs: s.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });
+    const up = follow(c, s, live.attempt, known.port, live.handle, fp, true);
+    const r = await untilReady(c, up);
     if (r.kind === 'ready') {
-      c.emit({ type: 'serve-reused', ts: now(), key: s.key, attempt: live.attempt, url: known.url, handle: live.handle });
+      c.emit({ type: 'serve-reused', ts: now(), key: s.key, attempt: live.attempt, url: up.url, handle: live.handle });
       return up;
     }
     up.unfollow.abort();
@@ -84,33 +85,13 @@ export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprin
 
 /** Starts a server on a free port and waits until GET /v1/models lists its model. */
 export async function startServer(c: UpContext, s: ServeInstance, fp: Fingerprint, attempt: number, gpus: GpuSpec | undefined, ports: Set<number>): Promise<Result<UpServer, UpFailure>> {
-  const port = await freePort(ports, SERVE_HOST);
-  if (!port.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: ${port.error}`, evidence: [port.error] });
-  ports.add(port.value);
-  const url = `http://${SERVE_HOST}:${port.value}/v1`;
-  const launch = serveLaunch({ engine: s.engine, model: s.serverModel, servedName: s.servedName, port: port.value, host: SERVE_HOST, tensorParallel: tensorParallelOf(gpus ?? s.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: s.serverConfigPath, extraArgs: s.extraArgs });
-  // the planner refused a launch line it cannot build: this is never reached with a valid plan
-  if (!launch.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: no launch line (${launch.error.kind})`, evidence: [] });
-  if (launch.value.config !== undefined) {
-    ensureDir(dirname(s.configPath), 'configs folder');
-    writeFileAtomic(s.configPath, launch.value.config);
-  }
-  const layout = new RunDir(c.plan.runDir);
-  const stage: ServeInstance = { ...s, command: launch.value.command, env: { ...s.env, ...launch.value.env } };
-  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage, attempt, fingerprint: fp.hash, logPath: layout.attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
-  c.emit({ type: 'serve-starting', ts: now(), key: s.key, attempt, port: port.value, url, servedName: s.servedName, fingerprint: fp.hash, ...(typeof gpus === 'string' ? { gpus } : {}) });
-  const started = await c.backend.start(job);
-  if (!started.ok) {
-    const failure = { kind: 'failed' as const, reason: 'start-failed' as const, message: `${s.key} could not start: ${started.error.message}`, evidence: [started.error.message] };
-    c.emit({ type: 'serve-failed', ts: now(), key: s.key, attempt, reason: failure.reason, message: failure.message, evidence: failure.evidence });
-    return err(failure);
-  }
-  c.emit({ type: 'serve-started', ts: now(), key: s.key, attempt, handle: started.value });
-  const up = followJob(c, job, url, port.value, started.value, false);
-  const r = await waitUntilServing({ baseUrl: url, model: s.servedName, timeoutMs: s.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });
+  const launched = await launch(c, s, fp, attempt, gpus, ports);
+  if (!launched.ok) return launched;
+  const up = launched.value;
+  const r = await untilReady(c, up);
   switch (r.kind) {
     case 'ready':
-      c.emit({ type: 'serve-ready', ts: now(), key: s.key, attempt, url, afterMs: r.afterMs });
+      c.emit({ type: 'serve-ready', ts: now(), key: s.key, attempt, url: up.url, afterMs: r.afterMs });
       return ok(up);
     case 'aborted':
       await stopServer(c, up, 'interrupted while it loaded', c.graceSeconds);
@@ -132,14 +113,60 @@ export async function startServer(c: UpContext, s: ServeInstance, fp: Fingerprin
   }
 }
 
-function follow(c: UpContext, s: ServeInstance, attempt: number, url: string, port: number, handle: JobHandleRecord, fp: Fingerprint, resume: boolean): UpServer {
-  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: new RunDir(c.plan.runDir).attemptLog(s.key, attempt) };
-  return followJob(c, job, url, port, handle, resume);
+/** A free port, the launch line and its inference YAML, and the backend's start. */
+async function launch(c: UpContext, s: ServeInstance, fp: Fingerprint, attempt: number, gpus: GpuSpec | undefined, ports: Set<number>): Promise<Result<UpServer, UpFailure>> {
+  // free on this host; on a batch node a clash is the server's own bind error, in its log
+  const port = await freePort(ports, '127.0.0.1');
+  if (!port.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: ${port.error}`, evidence: [port.error] });
+  ports.add(port.value);
+  const line = serveLaunch({ engine: s.engine, model: s.serverModel, servedName: s.servedName, port: port.value, host: s.bindHost, tensorParallel: tensorParallelOf(gpus ?? s.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: s.serverConfigPath, extraArgs: s.extraArgs });
+  // the planner refused a launch line it cannot build: this is never reached with a valid plan
+  if (!line.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: no launch line (${line.error.kind})`, evidence: [] });
+  if (line.value.config !== undefined) {
+    ensureDir(dirname(s.configPath), 'configs folder');
+    writeFileAtomic(s.configPath, line.value.config);
+  }
+  const stage: ServeInstance = { ...s, command: line.value.command, env: { ...s.env, ...line.value.env } };
+  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage, attempt, fingerprint: fp.hash, logPath: new RunDir(c.plan.runDir).attemptLog(s.key, attempt), ...(gpus !== undefined ? { gpus } : {}) };
+  const planned = `http://${s.bindHost === '0.0.0.0' ? 'NODE' : s.bindHost}:${port.value}/v1`;
+  c.emit({ type: 'serve-starting', ts: now(), key: s.key, attempt, port: port.value, url: planned, servedName: s.servedName, fingerprint: fp.hash, ...(typeof gpus === 'string' ? { gpus } : {}) });
+  const started = await c.backend.start(job);
+  if (!started.ok) {
+    const failure = { kind: 'failed' as const, reason: 'start-failed' as const, message: `${s.key} could not start: ${started.error.message}`, evidence: [started.error.message] };
+    c.emit({ type: 'serve-failed', ts: now(), key: s.key, attempt, reason: failure.reason, message: failure.message, evidence: failure.evidence });
+    return err(failure);
+  }
+  c.emit({ type: 'serve-started', ts: now(), key: s.key, attempt, handle: started.value });
+  return ok(followJob(c, job, port.value, started.value, false));
 }
 
-function followJob(c: UpContext, job: JobSpec, url: string, port: number, handle: JobHandleRecord, resume: boolean): UpServer {
+/**
+ * Where the server answers (a batch job's node once it runs: time in the queue does not count against
+ * ready_timeout_seconds), then until GET /v1/models lists its model there.
+ */
+async function untilReady(c: UpContext, up: UpServer): Promise<ServeReadiness> {
+  const t0 = Date.now();
+  for (;;) {
+    if (c.interrupt.aborted) return { kind: 'aborted' };
+    const place = await c.backend.placeOf(up.handle);
+    if (place.kind === 'at') {
+      up.url = `http://${place.address}:${up.port}/v1`;
+      break;
+    }
+    if (place.kind === 'gone' || up.ended) return { kind: 'died', afterMs: Date.now() - t0, lastSeen: 'the job ended before it ran' };
+    await sleep(2000, c.interrupt);
+  }
+  return waitUntilServing({ baseUrl: up.url, model: up.serve.servedName, timeoutMs: up.serve.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });
+}
+
+function follow(c: UpContext, s: ServeInstance, attempt: number, port: number, handle: JobHandleRecord, fp: Fingerprint, resume: boolean): UpServer {
+  const job: JobSpec = { runId: c.runId, runDir: c.plan.runDir, stage: s, attempt, fingerprint: fp.hash, logPath: new RunDir(c.plan.runDir).attemptLog(s.key, attempt) };
+  return followJob(c, job, port, handle, resume);
+}
+
+function followJob(c: UpContext, job: JobSpec, port: number, handle: JobHandleRecord, resume: boolean): UpServer {
   const unfollow = new AbortController();
-  const up: UpServer = { serve: job.stage as ServeInstance, attempt: job.attempt, url, port, handle, job, ended: false, stopping: false, watched: false, unfollow, exited: Promise.resolve({ kind: 'detached' }) };
+  const up: UpServer = { serve: job.stage as ServeInstance, attempt: job.attempt, url: '', port, handle, job, ended: false, stopping: false, watched: false, unfollow, exited: Promise.resolve({ kind: 'detached' }) };
   up.exited = c.backend.follow(handle, job, { resume, signal: unfollow.signal }).then(
     (x) => {
       if (x.kind !== 'detached') up.ended = true;

@@ -282,11 +282,13 @@ function reduceServe(s: RunState, e: ServeEvent): void {
       break;
     case 'serve-ready':
       sv.status = 'ready';
+      sv.url = e.url;
       sv.readyAt = e.ts;
       sv.readyAfterMs = e.afterMs;
       break;
     case 'serve-reused':
       sv.status = 'ready';
+      sv.url = e.url;
       sv.handle = e.handle;
       break;
     case 'serve-failed':

@@ -82,6 +82,10 @@ export class FakeBackend implements Backend {
     this.#stops.get(handle.id)?.();
   }
 
+  async placeOf(): Promise<{ kind: 'at'; address: string }> {
+    return { kind: 'at', address: '127.0.0.1' };
+  }
+
   async release(handle: JobHandleRecord): Promise<void> {
     this.released.push(handle.id);
   }
