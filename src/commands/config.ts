@@ -108,6 +108,8 @@ async function writeAll(p: Pipeline, plan: Plan, stages: PlanStage[], out: strin
 function serverHint(plan: Plan, key: string, name: string): string {
   const s = plan.serves.find((x) => x.key === key);
   if (s === undefined) return key;
-  const line = s.engine === 'llamafactory' ? `API_PORT=8000 API_MODEL_NAME=${s.servedName} llamafactory-cli api <inference YAML: model_name_or_path ${s.serverModel}, template ${s.template ?? ''}>` : s.command.join(' ').replace('--port 0', '--port 8000');
-  return `${line}, then FLUX_ENDPOINT_${name}=http://127.0.0.1:8000/v1 and FLUX_MODEL_${name}=${s.servedName}`;
+  // the seed's ports: 30000, 30001, ... one per server of the round
+  const port = 30000 + plan.serves.filter((x) => x.round === s.round).indexOf(s);
+  const line = s.engine === 'llamafactory' ? `API_PORT=${port} API_MODEL_NAME=${s.servedName} llamafactory-cli api <inference YAML: model_name_or_path ${s.serverModel}, template ${s.template ?? ''}>` : s.command.join(' ').replace('--port 0', `--port ${port}`);
+  return `${line}, then FLUX_ENDPOINT_${name}=http://127.0.0.1:${port}/v1 and FLUX_MODEL_${name}=${s.servedName}`;
 }

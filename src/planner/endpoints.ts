@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Diagnostic, Locator, PathSegment } from '../pipeline/diagnostics.js';
 import type { EndpointUse, ServeInstance } from '../pipeline/plan-types.js';
 import type { CommandStage } from '../pipeline/schema.js';
@@ -63,13 +64,21 @@ export function resolveEndpoints(scope: EndpointScope, s: CommandStage, round: n
 
 /**
  * `{tools}` (flux-train's own tools/ folder: the pair miner and the evaluator) and `{pipeline_dir}` (the
- * pipeline file's folder) in a command, as the job sees them; a container gets them mounted read-only.
+ * pipeline file's folder) in a command, with the path that follows them, as the job sees that path: a
+ * container gets exactly it mounted read-only, so `{pipeline_dir}/../data` reaches a folder beside the
+ * pipeline's too. A path that does not exist is reported like a missing dataset.
  */
-export function expandPlaceholders(scope: EndpointScope, command: string[]): string[] {
-  return command.map((arg) => {
-    let out = arg;
-    if (out.includes('{tools}')) out = out.replaceAll('{tools}', scope.view.inputPath(join(projectRoot, 'tools'), 'tools', "flux-train's tools (pair miner, evaluator)"));
-    if (out.includes('{pipeline_dir}')) out = out.replaceAll('{pipeline_dir}', scope.view.inputPath(scope.baseDir, 'pipeline', 'the pipeline file’s folder'));
-    return out;
-  });
+export function expandPlaceholders(scope: EndpointScope & { dataProblems: 'error' | 'warning' }, command: string[], at: PathSegment[]): { command: string[]; diags: Diagnostic[] } {
+  const diags: Diagnostic[] = [];
+  const roots = { tools: join(projectRoot, 'tools'), pipeline_dir: scope.baseDir };
+  const out = command.map((arg, i) =>
+    arg.replace(/\{(tools|pipeline_dir)\}((?:\/[^\s'"=,:;]*)?)/g, (_m, name: 'tools' | 'pipeline_dir', rest: string) => {
+      const host = resolve(roots[name], `.${rest}`);
+      if (!existsSync(host)) {
+        diags.push(scope.loc.diag('missing-file', [...at, i], `${`{${name}}`}${rest} is ${host}, which does not exist`, name === 'tools' ? 'name a file under tools/ (mine_pairs.py, evaluate.py, fixtures/)' : 'create it (scripts/fetch-datasets.sh fetches the benchmarks), or fix the path', { severity: scope.dataProblems }));
+      }
+      return scope.view.inputPath(host, name === 'tools' ? 'tools' : 'pipeline', `${`{${name}}`}${rest}`);
+    }),
+  );
+  return { command: out, diags };
 }

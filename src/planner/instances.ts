@@ -133,6 +133,8 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     env[`FLUX_MODEL_${e.name.toUpperCase()}`] = serve.servedName;
     serve.consumers.push(c.key);
   }
+  const command = expandPlaceholders(scope, s.command, [...c.at, 'command']);
+  diags.push(...command.diags);
   env['FLUX_ROUND'] = String(round);
   env['FLUX_OUTPUT_DIR'] = c.trainerOutputDir;
   env['FLUX_RUN_DIR'] = scope.view.runDir;
@@ -150,7 +152,7 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     image: s.image ?? scope.image,
     env: { ...env, ...scope.view.env },
     passEnv: scope.spec.docker.pass_env,
-    command: expandPlaceholders(scope, s.command),
+    command: command.command,
     workdir: s.workdir ?? scope.view.runDir,
     expectedOutputs: s.outputs,
     endpoints: endpoints.uses,

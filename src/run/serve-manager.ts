@@ -62,10 +62,11 @@ export class ServeManager {
   /** Brings up every server `consumer` names and returns FLUX_ENDPOINT_<NAME> for each. */
   async acquire(consumer: CommandInstance): Promise<Acquired> {
     this.#died.delete(consumer.key);
+    // brought up side by side: two 32B servers loading one after the other would double the wait
+    const ups = await Promise.all(consumer.endpoints.map((e) => this.#ensure(this.#byKey.get(e.serve) as ServeInstance)));
     const env: Record<string, string> = {};
-    for (const e of consumer.endpoints) {
-      const s = this.#byKey.get(e.serve) as ServeInstance;
-      const r = await this.#ensure(s);
+    for (const [i, e] of consumer.endpoints.entries()) {
+      const r = ups[i] as Result<UpServer, UpFailure>;
       if (!r.ok) {
         if (r.error.kind === 'interrupted') return { kind: 'interrupted' };
         const evidence = [r.error.message, ...r.error.evidence];
