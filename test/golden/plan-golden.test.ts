@@ -46,7 +46,7 @@ function normalise(text: string): string {
   let t = text;
   for (const root of new Set([realpathSync(rig.dir), rig.dir])) t = t.replaceAll(root, '<ROOT>');
   t = t.replaceAll(projectRoot.replace(/\/$/, ''), '<PROJECT>');
-  return t.replace(/\/flux\/(datasets|models)\/[0-9a-f]{8}\//g, '/flux/$1/<sha8>/');
+  return t.replace(/\/flux\/(datasets|models|tools|pipeline)\/[0-9a-f]{8}\//g, '/flux/$1/<sha8>/');
 }
 
 /** Compares (or, with UPDATE_GOLDEN=1, writes) a set of files under one golden folder. */
