@@ -15,6 +15,7 @@ import { projectRoot } from '../src/util/project-root.js';
 import { writeReport } from '../src/report/write.js';
 import { syntheticRun } from '../test/helpers/synthetic-run.js';
 import { parallel } from './parallel.js';
+import { serve } from './serve.js';
 
 const QUICK = process.argv.includes('--quick');
 /** --only NAME: run one part (e.g. `npm run bench -- --only report`) */
@@ -325,6 +326,7 @@ async function main(): Promise<void> {
     ['scaling', scaling, false],
     ['report', report, false],
     ['parallel', () => parallel(QUICK, rows, results), false],
+    ['serve', () => serve(QUICK, rows, results), false],
     ['orchestration overhead', overhead, true],
     ['logs', logs, true],
     ['resume cost', resumeCost, true],
