@@ -87,8 +87,12 @@ export class ServeManager {
       const s = this.#byKey.get(e.serve) as ServeInstance;
       if (this.#up.has(s.key)) continue;
       const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints));
-      // none running: the consumer fails on its own, and its retry brings the server up
-      if (up === undefined) continue;
+      if (up === undefined) {
+        // gone while no flux-train watched: the consumer's failure is the server's, and its retry brings one up
+        const message = `${s.key} was not running when ${consumer.key} was re-attached`;
+        this.#died.set(consumer.key, { code: 'serve-died', ...causeInfo('serve-died'), evidence: [message, ...serverLogTail(this.#o.plan.runDir, s.key, this.#attempts.get(s.key) ?? 1)] });
+        continue;
+      }
       this.#up.set(s.key, Promise.resolve(ok(up)));
       this.#watchDeath(up);
     }

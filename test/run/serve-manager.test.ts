@@ -205,6 +205,25 @@ describe('serve stages on the local backend', () => {
     await assertNoServerLeft(r);
   });
 
+  it('a killed CLI, then its server dies too: the re-attached sampler fails as serve-died and its retry brings a server up', async () => {
+    const r = rig('serve-kill-both');
+    const args = setUp(r, PIPELINE({ consumers: SLOW, retries: 2 }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+    first.kill('SIGKILL');
+    await first;
+    const server = of(r, 'serve-started')[0];
+    assert.ok(server?.handle.backend === 'local');
+    process.kill(-server.handle.process.pid, 'SIGKILL');
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    const failed = of(r, 'stage-failed').find((e) => e.key === 'r1/slow');
+    assert.equal(failed?.cause, 'serve-died', res.all);
+    assert.match(failed?.evidence[0] ?? '', /r1\/srv was not running when r1\/slow was re-attached/);
+    assert.deepEqual(of(r, 'serve-starting').map((e) => e.attempt), [1, 2]);
+    await assertNoServerLeft(r);
+  });
+
   it('a killed CLI leaves a server no stage needs any more: the next run stops it', async () => {
     const r = rig('serve-orphan');
     const args = setUp(r, PIPELINE({ consumers: SLOW }));
