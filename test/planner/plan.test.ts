@@ -170,9 +170,18 @@ describe('the shipped ReasonFlux-V2 pipeline', () => {
       ],
     );
     // round 1 keeps the seed's dataset names; later rounds have their own files
-    assert.equal(trains(p).length, p.stages.length, 'train stages only');
     assert.deepEqual(trains(p).map((s) => s.args['dataset']), ['ReasonFlux-v2-sft', 'dpo_proposer', 'dpo_reasoner', 'dpo_proposer_r2', 'dpo_reasoner_r2', 'dpo_proposer_r3', 'dpo_reasoner_r3']);
-    for (const s of p.stages) {
+    // the loop: every round serves both DPO outputs and has a miner and an evaluator talking to them
+    assert.deepEqual(
+      p.serves.map((s) => `${s.key}:${s.engine}:${s.model.kind === 'stage' ? s.model.key : ''}:${String(s.gpus)}`),
+      [1, 2, 3].flatMap((r) => [`r${r}/proposer_server:sglang:r${r}/proposer_dpo:4`, `r${r}/reasoner_server:sglang:r${r}/reasoner_dpo:4`]),
+    );
+    const commands = p.stages.filter((s) => s.kind === 'command');
+    assert.deepEqual(commands.map((s) => s.key), [1, 2, 3].flatMap((r) => [`r${r}/mine`, `r${r}/eval`]));
+    for (const c of commands) assert.deepEqual(c.kind === 'command' ? c.endpoints.map((e) => e.serve) : [], [`r${c.round}/proposer_server`, `r${c.round}/reasoner_server`]);
+    // rounds >= 2 train on what the previous round's miner wrote
+    assert.deepEqual(trains(p).flatMap((s) => s.datasets.flatMap((d) => (d.producedBy ? [`${s.key}<-${d.producedBy}`] : []))), ['r2/proposer_dpo<-r1/mine', 'r2/reasoner_dpo<-r1/mine', 'r3/proposer_dpo<-r2/mine', 'r3/reasoner_dpo<-r2/mine']);
+    for (const s of trains(p)) {
       assert.equal(s.env['FORCE_TORCHRUN'], '1', 'DeepSpeed needs torchrun');
       assert.equal(s.env['MASTER_PORT'], '29500');
     }
