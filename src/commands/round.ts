@@ -85,8 +85,7 @@ function prepare(o: RoundOptions): Prepared {
     ...(gpus !== undefined ? { gpus } : {}),
     ...(o.image !== undefined ? { image: o.image } : {}),
   });
-  // a server's env is printed by the dry run and handed to its process like a stage's: its secrets are masked alike
-  useSecrets(p.spec.docker.pass_env, [...plan.stages, ...plan.serves].map((s) => s.env));
+  useSecrets(p.spec.docker.pass_env, plan.stages.map((s) => s.env));
   for (const w of warnings) process.stderr.write(`${redact(formatDiagnostic(w))}\n`);
   // the local backend runs commands on this host: an image the pipeline names would be silently unused
   if (plan.backend === 'local') {

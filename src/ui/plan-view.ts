@@ -86,7 +86,8 @@ function serveJson(s: ServeInstance) {
     model_source: s.model.kind === 'stage' ? { stage: s.model.key } : { base: s.model.name },
     served_name: s.servedName,
     ...(s.template !== undefined ? { template: s.template } : {}),
-    consumers: s.consumers,
+    // a consumer naming one server under two endpoint names is listed once
+    consumers: [...new Set(s.consumers)],
     depends_on: s.dependsOn,
     command: s.command,
     env: s.env,
@@ -106,7 +107,7 @@ function serveText(s: ServeInstance): string {
     .join('');
   return (
     `${s.key.padEnd(24)} ${`server (${s.engine})`.padEnd(22)} serves ${servedModel(s.model, s.serverModel)} as ${JSON.stringify(s.servedName)}\n` +
-    `    gpus: ${String(s.gpus)}  for: ${s.consumers.join(', ') || '- (no consumer: never starts)'}\n` +
+    `    gpus: ${String(s.gpus)}  for: ${[...new Set(s.consumers)].join(', ') || '- (no consumer: never starts)'}\n` +
     `    launch: ${launchEnv}${s.command.map(shellWord).join(' ')}  (${PORT_NOTE})\n`
   );
 }
