@@ -10,6 +10,7 @@ import { sameProcessAlive } from '../util/proc.js';
 import { formatDuration } from '../ui/format.js';
 import { FluxError } from '../util/errors.js';
 import { EXIT, resolveRunDir } from './context.js';
+import { serveLines, serveRows } from './serve-rows.js';
 
 export interface StatusOptions {
   runDir?: string;
@@ -136,8 +137,9 @@ export async function statusCommand(o: StatusOptions): Promise<number> {
   // the newest session is still going only while its flux-train lives
   if (ownerAlive(owner) && ends.length > 0) ends[ends.length - 1] = undefined;
   const ettr = effectiveTrainingTimeRatio(s, Date.now(), ends);
+  const serves = serveRows(s, runDir);
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ run_dir: runDir, run_id: s.runId, pipeline: s.pipeline, rounds: s.rounds, backend: s.backend, running: owner && ownerAlive(owner) ? { pid: owner.pid, host: owner.host, current: owner.current } : null, effective_training_time_ratio: ettr ?? null, stages: rows }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ run_dir: runDir, run_id: s.runId, pipeline: s.pipeline, rounds: s.rounds, backend: s.backend, running: owner && ownerAlive(owner) ? { pid: owner.pid, host: owner.host, current: owner.current } : null, effective_training_time_ratio: ettr ?? null, stages: rows, serves }, null, 2)}\n`);
     return EXIT.ok;
   }
   const head = ['stage', 'status', 'tries', 'step', 'loss', 'time', 'ckpt', 'lost', ...(o.wide ? ['started', 'ended', 'output dir', 'log'] : []), 'last failure'];
@@ -158,6 +160,7 @@ export async function statusCommand(o: StatusOptions): Promise<number> {
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   process.stdout.write(`run ${runDir} (${s.pipelineName ?? '?'}, rounds 1..${s.rounds ?? '?'}, backend ${s.backend ?? '?'})${lockLine(owner)}\n`);
   process.stdout.write(`${fmt(head)}\n${table.map(fmt).join('\n')}\n`);
+  process.stdout.write(serveLines(serves, { running: ownerAlive(owner), wide: o.wide ?? false }));
   process.stdout.write(metricsLines(rows));
   process.stdout.write(`effective training time ratio: ${ettr !== undefined ? `${(ettr * 100).toFixed(1)}%` : 'n/a'}\n`);
   return EXIT.ok;

@@ -8,6 +8,8 @@ import fc from 'fast-check';
 import { Rig } from '../helpers/rig.js';
 import { standinEnv } from '../helpers/standin-env.js';
 import type { CaseResult } from './run-dir-driver.js';
+import type { RunEvent } from '../../src/run/events.js';
+import { emptyState, reduce } from '../../src/state/state.js';
 
 /**
  * Property: whatever state.json, lock.json and events.jsonl hold, `status`, `round --dry-run`,
@@ -98,14 +100,14 @@ function applyText(text: string, e: TextEdit): string {
   }
 }
 
-const EVENT_TYPES = ['run-started', 'stage-planned', 'stage-skipped', 'stage-starting', 'stage-started', 'stage-reattached', 'stage-progress', 'stage-checkpoint', 'stage-finished', 'stage-failed', 'stage-interrupted', 'stage-retry', 'stage-blocked', 'stage-moved-aside', 'checkpoint-quarantined', 'lock-takeover', 'warning', 'run-finished', 'bogus'];
+const EVENT_TYPES = ['run-started', 'stage-planned', 'stage-skipped', 'stage-starting', 'stage-started', 'stage-reattached', 'stage-progress', 'stage-checkpoint', 'stage-finished', 'stage-failed', 'stage-interrupted', 'stage-retry', 'stage-blocked', 'stage-moved-aside', 'checkpoint-quarantined', 'serve-starting', 'serve-started', 'serve-ready', 'serve-reused', 'serve-failed', 'serve-stopped', 'lock-takeover', 'warning', 'run-finished', 'bogus'];
 
 const lineEdit = fc.oneof(
   fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('dup' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('json' as const), at: fc.nat(), edit: jsonEdit }),
   fc.record({ kind: fc.constant('type' as const), at: fc.nat(), type: fc.constantFrom(...EVENT_TYPES) }),
-  fc.record({ kind: fc.constant('key' as const), at: fc.nat(), key: fc.constantFrom('__proto__', 'constructor', 'toString', 'r2/reasoner_dpo', '', 'r1/../../x', 'r0/a') }),
+  fc.record({ kind: fc.constant('key' as const), at: fc.nat(), key: fc.constantFrom('__proto__', 'constructor', 'toString', 'r2/reasoner_dpo', '', 'r1/../../x', 'r0/a', 'r1/proposer_server') }),
   fc.record({ kind: fc.constant('text' as const), at: fc.nat(), edit: textEdit }),
 );
 
@@ -158,6 +160,42 @@ function withCause(stateText: string, stage: number, cause: string): string {
   return JSON.stringify(state);
 }
 
+/**
+ * The demo pipeline has no serve stage: the seed run gets the servers a loop run would have left, so
+ * the mutations reach state.json's `serves` and the serve events too (one stopped, one failed, one left ready).
+ */
+function withServers(stateText: string, events: string[]): { state: string; events: string[] } {
+  const ts = (JSON.parse(events.at(-1) ?? '{}') as { ts?: string }).ts ?? new Date().toISOString();
+  const handle = { backend: 'local', id: '4242', name: 'pid 4242', process: { pid: 4242, startTime: 1 } };
+  const serveEvents: Record<string, unknown>[] = [
+    ['r1/proposer_server', 1, 41001],
+    ['r1/reasoner_server', 1, 41002],
+    ['r1/reasoner_server', 2, 41003],
+    ['r1/spare_server', 1, 41004],
+  ].flatMap(([key, attempt, port]) => {
+    const url = `http://127.0.0.1:${port}/v1`;
+    return [
+      { type: 'serve-starting', ts, key, attempt, port, url, servedName: String(key).split('/')[1], fingerprint: 'f', gpus: '0' },
+      { type: 'serve-started', ts, key, attempt, handle },
+      { type: 'serve-ready', ts, key, attempt, url, afterMs: 1234 },
+    ];
+  });
+  serveEvents.push(
+    { type: 'serve-failed', ts, key: 'r1/reasoner_server', attempt: 1, reason: 'died', message: 'r1/reasoner_server ended (exit 137) while r1/sample_pairs used it', evidence: ['Killed'] },
+    { type: 'serve-reused', ts, key: 'r1/reasoner_server', attempt: 2, url: 'http://127.0.0.1:41003/v1', handle },
+    { type: 'serve-stopped', ts, key: 'r1/proposer_server', attempt: 1, reason: 'its consumers are done' },
+    { type: 'serve-stopped', ts, key: 'r1/reasoner_server', attempt: 2, reason: 'its consumers are done' },
+  );
+  // before run-finished, as a real run writes them
+  const out = [...events];
+  out.splice(Math.max(0, out.length - 1), 0, ...serveEvents.map((e) => JSON.stringify(e)));
+  const state = emptyState();
+  for (const line of out) reduce(state, JSON.parse(line) as RunEvent);
+  const seeded = JSON.parse(stateText) as Record<string, unknown>;
+  seeded['serves'] = state.serves;
+  return { state: JSON.stringify(seeded), events: out };
+}
+
 const lockContent = fc.oneof(
   fc.constant(undefined),
   fc.constantFrom('', 'null', '{}', '42', '[]', '"x"', '{"pid":'),
@@ -201,9 +239,12 @@ describe('run dir fuzzing: mutated state.json, lock.json and events.jsonl', () =
 
   it(`${RUNS} mutated run dirs x ${PER_DIR} commands: no exit 70, no stack trace, no hang (seed ${SEED})`, { timeout: 30 * 60_000 }, async (t) => {
     const samples = fc.sample(runDirCase, { numRuns: RUNS, seed: SEED });
-    const stateText = readFileSync(join(base, 'state.json'), 'utf8');
-    const eventLines = readFileSync(join(base, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '');
-    const stageKeys = Object.keys((JSON.parse(stateText) as { stages: Record<string, unknown> }).stages);
+    const seeded = withServers(readFileSync(join(base, 'state.json'), 'utf8'), readFileSync(join(base, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== ''));
+    const stateText = seeded.state;
+    const eventLines = seeded.events;
+    const seededState = JSON.parse(stateText) as { stages: Record<string, unknown>; serves: Record<string, unknown> };
+    // `logs` reads a server's log by its key as well
+    const stageKeys = [...Object.keys(seededState.stages), ...Object.keys(seededState.serves)];
     const cases: { id: number; args: string[] }[] = [];
     samples.forEach((c, n) => {
       const dir = rig.path('cases', String(n));
