@@ -131,7 +131,8 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
     // the server's model must be finished before the server starts, so before its consumer does
     if (serve.model.kind === 'stage') c.deps.add(serve.model.key);
     env[`FLUX_MODEL_${e.name.toUpperCase()}`] = serve.servedName;
-    serve.consumers.push(c.key);
+    // two endpoint names may name one server: it has this consumer once
+    if (!serve.consumers.includes(c.key)) serve.consumers.push(c.key);
   }
   const command = expandPlaceholders(scope, s.command, [...c.at, 'command']);
   diags.push(...command.diags);
