@@ -113,10 +113,11 @@ function timeTicks(spanMs: number): number[] {
 }
 
 function barTip(b: TimelineBar): string {
-  const parts = [`${b.key} attempt ${b.attempt}: ${BAR[b.kind].label}, ${fmtDuration(b.end - b.start)}`];
+  const what = b.server ? `server ${b.key} attempt ${b.attempt}: ${b.kind === 'finished' ? 'stopped after its consumers' : BAR[b.kind].label}` : `${b.key} attempt ${b.attempt}: ${BAR[b.kind].label}`;
+  const parts = [`${what}, ${fmtDuration(b.end - b.start)}`];
   if (b.resumeFrom !== undefined) parts.push(`resumed from checkpoint-${b.resumeFrom}`);
-  if (b.launchEnd !== undefined) parts.push(`starting took ${fmtDuration(b.launchEnd - b.start)}`);
-  if (b.reattached) parts.push('re-attached by a later session');
+  if (b.launchEnd !== undefined) parts.push(`${b.server ? 'loading until ready' : 'starting'} took ${fmtDuration(b.launchEnd - b.start)}`);
+  if (b.reattached) parts.push(b.server ? 're-used by a later session' : 're-attached by a later session');
   if (b.cause) parts.push(`cause: ${b.cause} (${causeInfo(b.cause).title})`);
   if (b.message) parts.push(b.message);
   return parts.join('\n');
@@ -160,7 +161,7 @@ export function timelineSection(t: Timeline, time: TimeAccount): string {
     .join(' &nbsp; ');
   const svg = `<svg class="chart timeline" data-chart="timeline" viewBox="0 0 ${W} ${h}" role="img" aria-label="timeline of every attempt">${body.join('')}</svg>`;
   return `<section><h2>Timeline of every attempt</h2>
-<p class="hint">One bar per attempt; hover a bar for its outcome and, for a failure, the one-line report. The lighter start of a bar is the job starting (container start, Slurm queue); a dashed outline marks an attempt re-attached by a later session. Grey bands are the <code>round</code> sessions.</p>
+<p class="hint">One bar per attempt; hover a bar for its outcome and, for a failure, the one-line report. The lighter start of a bar is the job starting (container start, Slurm queue); a dashed outline marks an attempt re-attached by a later session. A server's row (serve stage) is its time up: loading (lighter), then serving its consumers. Grey bands are the <code>round</code> sessions.</p>
 <div class="legend">${legend || 'no attempt yet'}</div>
 <div class="card wide">${svg}</div>
 ${timeAccount(time)}</section>`;

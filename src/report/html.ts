@@ -38,7 +38,7 @@ function summary(d: ReportData): string {
 <section class="cards">
 ${card('effective training time', t.effectiveRatio !== undefined ? `${(t.effectiveRatio * 100).toFixed(1)}%` : 'n/a', 'useful training ÷ wall time')}
 ${card('wall time', fmtDuration(t.wallMs), `${d.timeline.sessions.length} session${d.timeline.sessions.length === 1 ? '' : 's'}`)}
-${card('useful training', fmtDuration(t.usefulTrainingMs), t.commandMs > 0 ? `+ ${fmtDuration(t.commandMs)} command stages` : '')}
+${card('useful training', fmtDuration(t.usefulTrainingMs), [t.commandMs > 0 ? `+ ${fmtDuration(t.commandMs)} command stages` : '', t.servingMs > 0 ? `servers up ${fmtDuration(t.servingMs)} (beside their consumers)` : ''].filter(Boolean).join('; '))}
 ${card('lost', lostMs >= 3_600_000 ? `${(lostMs / 3_600_000).toFixed(1)} h` : fmtDuration(lostMs), `${t.lost[0] ? `mostly ${esc(t.lost[0].why.split(':')[0] as string)}; ` : ''}${failedBars} failed attempt${failedBars === 1 ? '' : 's'}`)}
 </section>`;
 }

@@ -73,6 +73,8 @@ export interface TimelineBar {
   message?: string;
   reattached: boolean;
   resumeFrom?: number;
+  /** an inference server's attempt (serve stage): up while its consumers ran, so never counted on its own in the time account */
+  server?: true;
 }
 
 export interface Timeline {
@@ -94,6 +96,8 @@ export interface TimeAccount {
   wallMs: number;
   usefulTrainingMs: number;
   commandMs: number;
+  /** server-hours: every server attempt's time up, overlapping the consumers that used it */
+  servingMs: number;
   lost: LostTime[];
   effectiveRatio?: number;
 }

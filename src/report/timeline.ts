@@ -87,6 +87,12 @@ export function buildTimeline(s: RunState, events: RunEvent[], nowMs: number, in
       endMs = Math.max(endMs, t1);
     }
   }
+  const servers = serverBars(events, startMs, openEnd);
+  bars.push(...servers);
+  for (const b of servers) {
+    if (!rows.includes(b.key)) rows.push(b.key);
+    endMs = Math.max(endMs, b.end + startMs);
+  }
   const sessions = s.sessions.map((x) => {
     const a = ms(x.startedAt) ?? startMs;
     const b = ms(x.endedAt) ?? (inProgress ? nowMs : stoppedAt);
@@ -94,6 +100,28 @@ export function buildTimeline(s: RunState, events: RunEvent[], nowMs: number, in
     return { start: a - startMs, end: Math.max(a, b) - startMs, ...(x.ok !== undefined ? { ok: x.ok } : {}) };
   });
   return { startMs, endMs, rows, bars, sessions };
+}
+
+/** One bar per server attempt, from its serve events: loading until ready (drawn lighter), then serving until it stopped or failed. */
+function serverBars(events: RunEvent[], startMs: number, openEnd: number): TimelineBar[] {
+  const byId = new Map<string, TimelineBar>();
+  for (const e of events) {
+    if (!e.type.startsWith('serve-') || !('attempt' in e)) continue;
+    const id = `${e.key}#${e.attempt}`;
+    const t = (ms(e.ts) ?? startMs) - startMs;
+    if (e.type === 'serve-starting') byId.set(id, { key: e.key, attempt: e.attempt, start: t, end: Math.max(t, openEnd - startMs), kind: 'running', reattached: false, server: true });
+    const bar = byId.get(id);
+    if (bar === undefined) continue;
+    if (e.type === 'serve-ready') bar.launchEnd = Math.max(bar.start, t);
+    if (e.type === 'serve-reused') bar.reattached = true;
+    // the first end counts: a failure after a stop (or a stop after a failure) changes nothing
+    if ((e.type === 'serve-stopped' || e.type === 'serve-failed') && bar.kind === 'running') {
+      bar.end = Math.max(bar.start, t);
+      if (e.type === 'serve-failed') Object.assign(bar, { kind: 'failed-deterministic', message: e.message });
+      else bar.kind = 'finished';
+    }
+  }
+  return [...byId.values()];
 }
 
 export const BETWEEN = 'between attempts: preflight, retry back-off, hand-offs, queueing';
@@ -118,7 +146,12 @@ export function accountTime(s: RunState, timeline: Timeline, segmentsByKey: Map<
   const lose = (why: string, t: number) => {
     if (t > 0) lost.set(why, (lost.get(why) ?? 0) + t);
   };
+  let servingMs = 0;
   for (const bar of timeline.bars) {
+    if (bar.server) {
+      servingMs += bar.end - bar.start;
+      continue;
+    }
     const st = s.stages[bar.key] as StageState;
     const a = st.attempts.find((x) => x.n === bar.attempt) as AttemptRecord;
     const dur = bar.end - bar.start;
@@ -154,6 +187,7 @@ export function accountTime(s: RunState, timeline: Timeline, segmentsByKey: Map<
     wallMs,
     usefulTrainingMs,
     commandMs,
+    servingMs,
     lost: [...lost.entries()].map(([why, t]): LostTime => ({ why, ms: t })).sort((x, y) => y.ms - x.ms),
     ...(wallMs > 0 ? { effectiveRatio: Math.min(1, usefulTrainingMs / wallMs) } : {}),
   };

@@ -49,7 +49,7 @@ describe('report charts', () => {
         { key: 'r1/b', attempt: 1, start: 30_000, end: 60_000, kind: 'running', reattached: false },
       ],
     };
-    const time: TimeAccount = { wallMs: 60_000, usefulTrainingMs: 45_000, commandMs: 0, lost: [{ why: 'gpu-oom: GPU out of memory', ms: 10_000 }], effectiveRatio: 0.75 };
+    const time: TimeAccount = { wallMs: 60_000, usefulTrainingMs: 45_000, commandMs: 0, servingMs: 0, lost: [{ why: 'gpu-oom: GPU out of memory', ms: 10_000 }], effectiveRatio: 0.75 };
     const html = timelineSection(t, time);
     assert.equal(count(html, /<g class="attempt"/g), 3);
     assert.match(html, /r1\/a attempt 1: failed, retried \(transient\), 10s\ncause: gpu-oom \(GPU out of memory\)\nr1\/a attempt 1: CUDA out of memory/);

@@ -71,4 +71,36 @@ describe('report timeline and time account', () => {
     assert.ok(a.effectiveRatio !== undefined && a.effectiveRatio > 0.8 && a.effectiveRatio < 1);
     assert.equal(a.lost[0]?.ms, Math.max(...a.lost.map((l) => l.ms)), 'largest loss first');
   });
+
+  it('a server gets a row: loading until ready, then up until it stopped or failed; its time is counted apart, never as training or loss', () => {
+    const { s, events } = load(dir);
+    const base = accountTime(s, buildTimeline(s, events, Date.now(), false), new Map());
+    const t0 = Date.parse(s.sessions[0]?.startedAt ?? '');
+    const at = (sec: number) => new Date(t0 + sec * 1000).toISOString();
+    const handle = { backend: 'local' as const, id: '7', process: { pid: 7 } };
+    const serve = [
+      { type: 'serve-starting' as const, ts: at(10), key: 'r1/srv', attempt: 1, port: 5, url: 'http://127.0.0.1:5/v1', servedName: 'srv', fingerprint: 'f' },
+      { type: 'serve-started' as const, ts: at(10), key: 'r1/srv', attempt: 1, handle },
+      { type: 'serve-ready' as const, ts: at(14), key: 'r1/srv', attempt: 1, url: 'http://127.0.0.1:5/v1', afterMs: 4000 },
+      { type: 'serve-failed' as const, ts: at(30), key: 'r1/srv', attempt: 1, reason: 'died' as const, message: 'r1/srv ended (exit code 1) while r1/mine used it', evidence: [] },
+      { type: 'serve-starting' as const, ts: at(31), key: 'r1/srv', attempt: 2, port: 6, url: 'http://127.0.0.1:6/v1', servedName: 'srv', fingerprint: 'f' },
+      { type: 'serve-ready' as const, ts: at(33), key: 'r1/srv', attempt: 2, url: 'http://127.0.0.1:6/v1', afterMs: 2000 },
+      { type: 'serve-stopped' as const, ts: at(40), key: 'r1/srv', attempt: 2, reason: 'its consumers are done' },
+      { type: 'serve-failed' as const, ts: at(41), key: 'r1/srv', attempt: 2, reason: 'died' as const, message: 'late', evidence: [] },
+    ];
+    const t = buildTimeline(s, [...events, ...serve], Date.now(), false);
+    assert.ok(t.rows.includes('r1/srv'));
+    const bars = t.bars.filter((b) => b.server);
+    assert.deepEqual(
+      bars.map((b) => [b.attempt, b.kind, b.end - b.start, (b.launchEnd ?? 0) - b.start]),
+      [
+        [1, 'failed-deterministic', 20_000, 4000],
+        [2, 'finished', 9000, 2000],
+      ],
+    );
+    assert.equal(bars[0]?.message, 'r1/srv ended (exit code 1) while r1/mine used it');
+    const time = accountTime(s, t, new Map());
+    assert.equal(time.servingMs, 29_000);
+    assert.deepEqual({ ...time, servingMs: 0 }, { ...base, servingMs: 0 }, 'training, commands and losses are as without the server');
+  });
 });
