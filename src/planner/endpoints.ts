@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Diagnostic, Locator, PathSegment } from '../pipeline/diagnostics.js';
 import type { EndpointUse, ServeInstance } from '../pipeline/plan-types.js';
 import type { CommandStage } from '../pipeline/schema.js';
@@ -65,8 +65,8 @@ export function resolveEndpoints(scope: EndpointScope, s: CommandStage, round: n
 /**
  * `{tools}` (flux-train's own tools/ folder: the pair miner and the evaluator) and `{pipeline_dir}` (the
  * pipeline file's folder) in a command, with the path that follows them, as the job sees that path: a
- * container gets exactly it mounted read-only, so `{pipeline_dir}/../data` reaches a folder beside the
- * pipeline's too. A path that does not exist is reported like a missing dataset.
+ * container gets that folder (a file's folder) mounted read-only, so `{pipeline_dir}/../data` reaches a
+ * folder beside the pipeline's too. A path that does not exist is reported like a missing dataset.
  */
 export function expandPlaceholders(scope: EndpointScope & { dataProblems: 'error' | 'warning' }, command: string[], at: PathSegment[]): { command: string[]; diags: Diagnostic[] } {
   const diags: Diagnostic[] = [];
@@ -77,7 +77,11 @@ export function expandPlaceholders(scope: EndpointScope & { dataProblems: 'error
       if (!existsSync(host)) {
         diags.push(scope.loc.diag('missing-file', [...at, i], `${`{${name}}`}${rest} is ${host}, which does not exist`, name === 'tools' ? 'name a file under tools/ (mine_pairs.py, evaluate.py, fixtures/)' : 'create it (scripts/fetch-datasets.sh fetches the benchmarks), or fix the path', { severity: scope.dataProblems }));
       }
-      return scope.view.inputPath(host, name === 'tools' ? 'tools' : 'pipeline', `${`{${name}}`}${rest}`);
+      // tools/ is mounted whole (a program imports its package, flux_tools); elsewhere a file comes with its folder
+      const isDir = existsSync(host) && statSync(host).isDirectory();
+      const folder = name === 'tools' && host.startsWith(roots.tools) ? roots.tools : isDir ? host : dirname(host);
+      const mounted = scope.view.inputPath(folder, name === 'tools' ? 'tools' : 'pipeline', name === 'tools' ? "flux-train's tools (pair miner, evaluator)" : `{pipeline_dir}${rest}`);
+      return folder === host ? mounted : `${mounted}/${relative(folder, host)}`;
     }),
   );
   return { command: out, diags };

@@ -139,16 +139,18 @@ describe('expandPlaceholders: {tools} and {pipeline_dir} as the job sees them', 
     assert.ok(p, diags.map((d) => d.message).join('\n'));
     const cmd = mine(p).command;
     const mountOf = (host: string) => p.mounts.find((m) => m.host === host);
-    const tool = mountOf(join(projectRoot, 'tools', 'mine_pairs.py'));
-    const data = mountOf(rig.path('data', 'problems.jsonl'));
-    assert.ok(tool && data, JSON.stringify(p.mounts));
-    assert.equal(tool.mode, 'ro');
+    // tools/ goes in whole (the programs import flux_tools beside them); a data file with its folder
+    const tools = mountOf(join(projectRoot, 'tools'));
+    const data = mountOf(rig.path('data'));
+    assert.ok(tools && data, JSON.stringify(p.mounts));
+    assert.equal(tools.mode, 'ro');
     assert.equal(data.mode, 'ro');
-    assert.match(tool.container, /^\/flux\/tools\/[0-9a-f]{8}\/mine_pairs\.py$/);
-    assert.match(data.container, /^\/flux\/pipeline\/[0-9a-f]{8}\/problems\.jsonl$/);
-    assert.deepEqual(cmd.slice(0, 4), ['python3', tool.container, '--problems', data.container]);
+    assert.equal(p.mounts.filter((m) => m.container.startsWith('/flux/tools/')).length, 1, 'one mount for every {tools} path');
+    assert.match(tools.container, /^\/flux\/tools\/[0-9a-f]{8}\/tools$/);
+    assert.match(data.container, /^\/flux\/pipeline\/[0-9a-f]{8}\/data$/);
+    assert.deepEqual(cmd.slice(0, 4), ['python3', `${tools.container}/mine_pairs.py`, '--problems', `${data.container}/problems.jsonl`]);
     // a placeholder inside an argument is expanded in place
-    assert.match(cmd[4] ?? '', /^--out=\/flux\/tools\/[0-9a-f]{8}\/fixtures$/);
+    assert.equal(cmd[4], `--out=${tools.container}/fixtures`);
   });
 
   it('a path after a placeholder that does not exist is an error with a fix (a warning in a dry run)', () => {
