@@ -118,6 +118,8 @@ export class ServeManager {
 
   /** The consumer will not use its servers again in this invocation (finished, failed, blocked, stopped). */
   async done(consumer: string): Promise<void> {
+    // --detach after Ctrl-C: a consumer "done" here is one left running, which still needs its servers
+    if (this.#o.detach && this.#o.interrupt.aborted) return;
     for (const [key, waiting] of this.#waiting) {
       if (!waiting.delete(consumer) || waiting.size > 0) continue;
       const up = await this.#current(key);

@@ -239,6 +239,25 @@ describe('serve stages on the local backend', () => {
     await assertNoServerLeft(r);
   });
 
+  it('--detach: Ctrl-C leaves the server up for its one running consumer, and resume re-attaches to both', async () => {
+    const r = rig('serve-detach');
+    const args = setUp(r, PIPELINE({ consumers: SLOW.split('  - id: check')[0] }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', '--detach', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+    first.kill('SIGINT');
+    assert.equal((await first).exitCode, 130);
+    assert.deepEqual(of(r, 'serve-stopped'), [], 'the detached consumer still needs its server');
+    const server = of(r, 'serve-started')[0];
+    assert.ok(server?.handle.backend === 'local');
+    assert.equal(sameProcessAlive(server.handle.process.pid, server.handle.process.startTime), true, 'the server outlives the CLI');
+    const res = await r.cli(['resume', '--run-dir', 'run']);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
+    assert.equal(r.state().stages['r1/slow']?.attempts.length, 1, 'the sampler finished in its first attempt');
+    assert.equal((JSON.parse(r.read('run/outputs/r1/slow/seen.json')) as { url: string }).url, of(r, 'serve-ready')[0]?.url);
+    await assertNoServerLeft(r);
+  });
+
   describe('Ctrl-C at a terminal', { skip: noTmux }, () => {
     it('during the server load: exit 130 at once, the server stopped, the lock released', async () => {
       const r = rig('serve-tty-load');
