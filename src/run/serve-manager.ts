@@ -86,7 +86,7 @@ export class ServeManager {
     for (const e of consumer.endpoints) {
       const s = this.#byKey.get(e.serve) as ServeInstance;
       if (this.#up.has(s.key)) continue;
-      const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints));
+      const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints), true);
       if (up === undefined) {
         // gone while no flux-train watched: the consumer's failure is the server's, and its retry brings one up
         const message = `${s.key} was not running when ${consumer.key} was re-attached`;
@@ -161,6 +161,8 @@ export class ServeManager {
     const existing = this.#up.get(s.key);
     if (existing !== undefined) {
       const r = await existing;
+      // adopted for a re-attached consumer, but its model was trained again since: a new consumer gets a new server
+      if (r.ok && r.value.stale === true && !r.value.ended) await stopServer(this.#o, r.value, 'its model was trained again since it started', this.#o.graceSeconds);
       if (!r.ok || !r.value.ended) return r;
       if (this.#up.get(s.key) !== existing) return this.#ensure(s);
     }
@@ -173,7 +175,7 @@ export class ServeManager {
     const o = this.#o;
     const fp = fingerprintServe(s, o.fingerprints);
     if (!this.#attempts.has(s.key)) {
-      const found = await this.#reuse(s, fp);
+      const found = await this.#reuse(s, fp, false);
       if (found !== undefined) return ok(found);
     }
     const gpus = await this.#gpus(s);
@@ -186,12 +188,19 @@ export class ServeManager {
     return r;
   }
 
-  /** A server an earlier flux-train left running, when it is this one and answers (else it is stopped). */
-  async #reuse(s: ServeInstance, fp: Fingerprint): Promise<UpServer | undefined> {
+  /**
+   * A server an earlier flux-train left running, when it is this one and answers (else it is stopped).
+   * One whose model is trained again (in this invocation, or since it started) serves the old weights
+   * from memory, whatever the fingerprint says: only a re-attached consumer, started with it, keeps it.
+   */
+  async #reuse(s: ServeInstance, fp: Fingerprint, adopting: boolean): Promise<UpServer | undefined> {
     const o = this.#o;
-    const found = await findRunning(o, s, fp, o.initial.serves?.[s.key]);
+    const known = o.initial.serves?.[s.key];
+    const stale = s.dependsOn.some((d) => o.willRun.has(d) || (known !== undefined && (o.initial.stages[d]?.done?.finishedAt ?? '') > known.startedAt));
+    const found = await findRunning(o, s, fp, known, stale && !adopting);
     this.#attempts.set(s.key, found?.attempt ?? o.initial.serves?.[s.key]?.attempt ?? 0);
     if (found === undefined) return undefined;
+    found.stale = stale;
     this.#ports.add(found.port);
     // it holds the GPUs it was given when it started: the pool must not hand them out again
     o.pool.request(s.key, o.initial.serves?.[s.key]?.gpus ?? s.gpus);

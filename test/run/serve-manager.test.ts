@@ -9,6 +9,7 @@ import { sameProcessAlive } from '../../src/util/proc.js';
 import type { RunEvent } from '../../src/run/events.js';
 import { BIN, Rig, waitFor } from '../helpers/rig.js';
 import { Terminal, tmuxReady } from '../helpers/tmux.js';
+import { standinEnv } from '../helpers/standin-env.js';
 
 /**
  * Servers through the whole CLI with the local backend and the stand-in `llamafactory-cli api`
@@ -255,6 +256,41 @@ describe('serve stages on the local backend', () => {
     assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
     assert.equal(r.state().stages['r1/slow']?.attempts.length, 1, 'the sampler finished in its first attempt');
     assert.equal((JSON.parse(r.read('run/outputs/r1/slow/seen.json')) as { url: string }).url, of(r, 'serve-ready')[0]?.url);
+    await assertNoServerLeft(r);
+  });
+
+  it('a server an earlier CLI left is not re-used once its model is trained again (--restart-stage): the next consumer gets a new server', async () => {
+    const r = rig('serve-retrained');
+    await r.demo((y) => `${y.slice(0, y.indexOf('datasets:'))}datasets:\n  ReasonFlux-v2-sft: {path: ../.demo/data/sft.jsonl}\n${y.slice(y.indexOf('defaults:'), y.indexOf('stages:')).replace('network: none', 'network: host')}stages:
+  - id: proposer_sft
+    kind: train
+    stage: sft
+    model: {base: tiny}
+    datasets: [ReasonFlux-v2-sft]
+    args: {learning_rate: 1.0e-5, num_train_epochs: 1.0}
+  - id: srv
+    kind: serve
+    engine: llamafactory
+    template: qwen3
+    model: {stage: proposer_sft}
+    served_name: tiny
+${SLOW}`, 8);
+    r.write('pipelines/slow.py', SLOW_PY);
+    const { env, keys } = await standinEnv(r);
+    const args = ['--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run', '--backend', 'local', '--local-env', env];
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain', STANDIN_KEYS: keys }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 60_000, 'the sampler to start');
+    first.kill('SIGKILL');
+    await first;
+    const res = await r.cli(['round', '--n', '1', ...args, '--restart-stage', 'proposer_sft'], { STANDIN_KEYS: keys });
+    assert.equal(res.exitCode, 0, res.all);
+    const trained = r.events().filter((e) => e.type === 'stage-finished' && e.key === 'r1/proposer_sft').map((e) => e.ts);
+    assert.equal(trained.length, 2, 'trained again');
+    const starts = of(r, 'serve-starting');
+    assert.equal(starts.length, 2, 'a new server for the retrained model');
+    assert.ok((starts[1]?.ts ?? '') > (trained[1] ?? ''), 'started after the model was trained again');
+    const second = of(r, 'serve-ready').find((e) => e.attempt === 2);
+    assert.equal((JSON.parse(r.read('run/outputs/r1/check/seen.json')) as { url: string }).url, second?.url, 'the consumer after the retraining used the new server');
     await assertNoServerLeft(r);
   });
 
