@@ -42,6 +42,10 @@ export class ServeManager {
   readonly #attempts = new Map<string, number>();
   /** every port a server of this invocation was given: a server binds its port only after loading its model, so the kernel alone cannot keep two apart */
   readonly #ports = new Set<number>();
+  /** consumers between acquire (or adopt) and done: a server none of them uses is idle */
+  readonly #active = new Set<string>();
+  /** each server that is (or was) up, once its bring-up ended */
+  readonly #settled = new Map<string, UpServer>();
 
   constructor(o: ServeManagerOptions) {
     this.#o = o;
@@ -62,6 +66,7 @@ export class ServeManager {
   /** Brings up every server `consumer` names and returns FLUX_ENDPOINT_<NAME> for each. */
   async acquire(consumer: CommandInstance): Promise<Acquired> {
     this.#died.delete(consumer.key);
+    this.#active.add(consumer.key);
     // brought up side by side: two 32B servers loading one after the other would double the wait
     const ups = await Promise.all(consumer.endpoints.map((e) => this.#ensure(this.#byKey.get(e.serve) as ServeInstance)));
     const env: Record<string, string> = {};
@@ -83,6 +88,7 @@ export class ServeManager {
    * with are found again and watched, never started anew (a new one would answer on another port).
    */
   async adopt(consumer: CommandInstance): Promise<void> {
+    this.#active.add(consumer.key);
     for (const e of consumer.endpoints) {
       const s = this.#byKey.get(e.serve) as ServeInstance;
       if (this.#up.has(s.key)) continue;
@@ -94,6 +100,7 @@ export class ServeManager {
         continue;
       }
       this.#up.set(s.key, Promise.resolve(ok(up)));
+      this.#settled.set(s.key, up);
       this.#watchDeath(up);
     }
   }
@@ -120,6 +127,7 @@ export class ServeManager {
   async done(consumer: string): Promise<void> {
     // --detach after Ctrl-C: a consumer "done" here is one left running, which still needs its servers
     if (this.#o.detach && this.#o.interrupt.aborted) return;
+    this.#active.delete(consumer);
     for (const [key, waiting] of this.#waiting) {
       if (!waiting.delete(consumer) || waiting.size > 0) continue;
       const up = await this.#current(key);
@@ -161,12 +169,19 @@ export class ServeManager {
     const existing = this.#up.get(s.key);
     if (existing !== undefined) {
       const r = await existing;
-      // adopted for a re-attached consumer, but its model was trained again since: a new consumer gets a new server
-      if (r.ok && r.value.stale === true && !r.value.ended) await stopServer(this.#o, r.value, 'its model was trained again since it started', this.#o.graceSeconds);
-      if (!r.ok || !r.value.ended) return r;
+      if (r.ok && !r.value.ended) {
+        // adopted for a re-attached consumer, but its model was trained again since: a new consumer gets a new server
+        if (r.value.stale === true) await stopServer(this.#o, r.value, 'its model was trained again since it started', this.#o.graceSeconds);
+        // stopping to give its GPUs to another server: this consumer brings it up again
+        else if (r.value.stopping) await r.value.stopped;
+      }
+      if (!r.ok || (!r.value.ended && !r.value.stopping)) return r;
       if (this.#up.get(s.key) !== existing) return this.#ensure(s);
     }
-    const p = this.#bringUp(s);
+    const p = this.#bringUp(s).then((r) => {
+      if (r.ok) this.#settled.set(s.key, r.value);
+      return r;
+    });
     this.#up.set(s.key, p);
     return p;
   }
@@ -214,9 +229,18 @@ export class ServeManager {
       const g = this.#o.pool.request(s.key, s.gpus);
       if (g.kind === 'granted') return ok(g.gpus);
       if (g.kind === 'never') return err({ kind: 'failed', reason: 'no-gpus', message: `${s.key} cannot run: ${g.why}`, evidence: [] });
+      // a server kept up for a consumer that cannot start while this one's consumer waits would hold its GPUs for ever
+      if (await this.#stopIdle(s)) continue;
       await sleep(1000, this.#o.interrupt);
       if (this.#o.interrupt.aborted) return err({ kind: 'interrupted' });
     }
+  }
+
+  /** Stops the servers no running consumer uses (their next consumer brings them up again); whether there was one. */
+  async #stopIdle(needed: ServeInstance): Promise<boolean> {
+    const idle = [...this.#settled.values()].filter((up) => up.serve.key !== needed.key && !up.ended && !up.stopping && !up.serve.consumers.some((c) => this.#active.has(c)));
+    for (const up of idle) await stopServer(this.#o, up, `${needed.key} needs its GPUs; it starts again for its next consumer`, this.#o.graceSeconds);
+    return idle.length > 0;
   }
 
   /** A server that ends while consumers use it fails their attempts with its log as evidence (once per server attempt). */

@@ -294,6 +294,19 @@ ${SLOW}`, 8);
     await assertNoServerLeft(r);
   });
 
+  it('a server kept for a later consumer gives up its GPUs to another server that needs them, instead of both waiting for ever', async () => {
+    const r = rig('serve-gpu-idle');
+    const server = (id: string) => `  - {id: ${id}, kind: serve, engine: llamafactory, template: qwen3, model: {base: tiny}, served_name: ${id}, gpus: 1}\n`;
+    const consumer = (id: string, srv: string) => `  - {id: ${id}, kind: command, endpoints: {llm: ${srv}}, command: [python3, "{pipeline_dir}/slow.py", "0"], outputs: [seen.json]}\n`;
+    const yaml = PIPELINE({ consumers: `${server('b')}${consumer('a1', 'srv')}${consumer('b1', 'b')}${consumer('a2', 'srv')}` }).replace('gpus: none', 'gpus: 1').replace('    served_name: tiny\n', '    served_name: tiny\n    gpus: 1\n');
+    const args = setUp(r, yaml);
+    const res = await r.cli(['round', '--n', '1', ...args], {}, 60_000);
+    assert.equal(res.timedOut, false, `hung: ${res.all}`);
+    assert.equal(res.exitCode, 0, res.all);
+    for (const k of ['a1', 'b1', 'a2']) assert.equal(r.state().stages[`r1/${k}`]?.status, 'done', k);
+    await assertNoServerLeft(r);
+  });
+
   describe('Ctrl-C at a terminal', { skip: noTmux }, () => {
     it('during the server load: exit 130 at once, the server stopped, the lock released', async () => {
       const r = rig('serve-tty-load');
