@@ -120,7 +120,12 @@ export class Scheduler {
           this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason });
           void serves.done(s.key);
         },
-        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus).finally(() => serves.done(s.key)),
+        launch: (s, gpus) => {
+          let outcome: StageOutcome | undefined;
+          return this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus)
+            .then((o) => (outcome = o))
+            .finally(() => serves.done(s.key, outcome === 'detached'));
+        },
         onRunning: (keys) => this.#o.onCurrent?.(keys.length > 0 ? keys.join(', ') : undefined),
       },
       { maxParallel: this.#o.maxParallel ?? 1, keepGoing: this.#o.keepGoing ?? false, pool, interrupt: this.#o.interrupt },

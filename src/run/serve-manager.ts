@@ -46,6 +46,8 @@ export class ServeManager {
   readonly #active = new Set<string>();
   /** each server that is (or was) up, once its bring-up ended */
   readonly #settled = new Map<string, UpServer>();
+  /** consumers an interrupted --detach run leaves running: their servers stay up for them */
+  readonly #leftRunning = new Set<string>();
 
   constructor(o: ServeManagerOptions) {
     this.#o = o;
@@ -124,9 +126,9 @@ export class ServeManager {
   }
 
   /** The consumer will not use its servers again in this invocation (finished, failed, blocked, stopped). */
-  async done(consumer: string): Promise<void> {
-    // --detach after Ctrl-C: a consumer "done" here is one left running, which still needs its servers
-    if (this.#o.detach && this.#o.interrupt.aborted) return;
+  async done(consumer: string, leftRunning = false): Promise<void> {
+    // --detach after Ctrl-C: its job goes on without flux-train and still needs its servers
+    if (leftRunning) return void this.#leftRunning.add(consumer);
     this.#active.delete(consumer);
     for (const [key, waiting] of this.#waiting) {
       if (!waiting.delete(consumer) || waiting.size > 0) continue;
@@ -137,18 +139,20 @@ export class ServeManager {
 
   /**
    * The end of the invocation: every server still up is stopped, and so is one an earlier flux-train
-   * left running that nothing needs now. With --detach after Ctrl-C they are left to the consumers.
+   * left running that nothing needs now. With --detach after Ctrl-C the servers of the consumers left
+   * running stay up for them (and one an earlier flux-train left is not touched).
    */
   async close(): Promise<void> {
-    if (this.#o.detach && this.#o.interrupt.aborted) return;
+    const keep = this.#o.detach && this.#o.interrupt.aborted;
     const grace = this.#o.kill?.aborted ? 0 : this.#o.graceSeconds;
     for (const s of this.#o.plan.serves) {
+      if (keep && s.consumers.some((c) => this.#leftRunning.has(c))) continue;
       const up = await this.#current(s.key);
       if (up !== undefined && !up.ended) {
         await stopServer(this.#o, up, this.#o.interrupt.aborted ? 'the run was interrupted' : 'the run ended', grace);
         continue;
       }
-      if (up !== undefined) continue;
+      if (up !== undefined || keep) continue;
       const live = await this.#o.backend.findJob(this.#o.runId, s);
       if (!live?.running) continue;
       await this.#o.backend.stop(live.handle, grace);

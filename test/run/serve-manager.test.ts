@@ -307,6 +307,23 @@ ${SLOW}`, 8);
     await assertNoServerLeft(r);
   });
 
+  it('--detach: Ctrl-C keeps the server of the consumer left running and stops one that only waits for a later consumer', async () => {
+    const r = rig('serve-detach-idle');
+    const consumer = (id: string, srv: string, extra = '') => `  - {id: ${id}, kind: command, endpoints: {llm: ${srv}}, command: [python3, "{pipeline_dir}/slow.py", "${id === 'b1' ? 6 : 0}"], outputs: [seen.json]${extra}}\n`;
+    const args = setUp(r, PIPELINE({ consumers: `  - {id: b, kind: serve, engine: llamafactory, template: qwen3, model: {base: tiny}, served_name: b}\n${consumer('a1', 'srv')}${consumer('b1', 'b')}${consumer('a2', 'srv', ', after: [b1]')}` }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', '--detach', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/b1'), 30_000, 'b1 to start');
+    first.kill('SIGINT');
+    assert.equal((await first).exitCode, 130);
+    const alive = (key: string) => of(r, 'serve-started').filter((e) => e.key === key).some((e) => e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime));
+    assert.equal(alive('r1/b'), true, 'b1 runs on and needs b');
+    assert.equal(alive('r1/srv'), false, 'nothing running needs srv');
+    const res = await r.cli(['resume', '--run-dir', 'run']);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-reused').length, 1, 'b found again');
+    await assertNoServerLeft(r);
+  });
+
   describe('Ctrl-C at a terminal', { skip: noTmux }, () => {
     it('during the server load: exit 130 at once, the server stopped, the lock released', async () => {
       const r = rig('serve-tty-load');
