@@ -128,8 +128,8 @@ export function planCommandInstance(scope: InstanceScope, s: CommandStage, index
   diags.push(...endpoints.diags);
   for (const e of endpoints.uses) {
     const serve = scope.serves.get(e.serve) as ServeInstance;
-    // the server's model must be finished before the server starts, so before its consumer does
-    if (serve.model.kind === 'stage') c.deps.add(serve.model.key);
+    // the server starts when its consumer does: what it waits for (its model, its `after:`) the consumer waits for
+    for (const d of serve.dependsOn) c.deps.add(d);
     env[`FLUX_MODEL_${e.name.toUpperCase()}`] = serve.servedName;
     // two endpoint names may name one server: it has this consumer once
     if (!serve.consumers.includes(c.key)) serve.consumers.push(c.key);

@@ -120,7 +120,8 @@ export class Scheduler {
           this.#o.emit({ type: 'stage-blocked', ts: now(), key: s.key, reason });
           void serves.done(s.key);
         },
-        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus).finally(() => serves.done(s.key)),
+        // a throw ends the run, whose close() stops the servers
+        launch: (s, gpus) => this.#work(s, actionOf(byKey, s.key) as WorkAction, gpus).then((o) => serves.done(s.key, o === 'detached').then(() => o)),
         onRunning: (keys) => this.#o.onCurrent?.(keys.length > 0 ? keys.join(', ') : undefined),
       },
       { maxParallel: this.#o.maxParallel ?? 1, keepGoing: this.#o.keepGoing ?? false, pool, interrupt: this.#o.interrupt },

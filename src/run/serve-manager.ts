@@ -42,6 +42,12 @@ export class ServeManager {
   readonly #attempts = new Map<string, number>();
   /** every port a server of this invocation was given: a server binds its port only after loading its model, so the kernel alone cannot keep two apart */
   readonly #ports = new Set<number>();
+  /** consumers between acquire (or adopt) and done: a server none of them uses is idle */
+  readonly #active = new Set<string>();
+  /** each server that is (or was) up, once its bring-up ended */
+  readonly #settled = new Map<string, UpServer>();
+  /** consumers an interrupted --detach run leaves running: their servers stay up for them */
+  readonly #leftRunning = new Set<string>();
 
   constructor(o: ServeManagerOptions) {
     this.#o = o;
@@ -62,6 +68,7 @@ export class ServeManager {
   /** Brings up every server `consumer` names and returns FLUX_ENDPOINT_<NAME> for each. */
   async acquire(consumer: CommandInstance): Promise<Acquired> {
     this.#died.delete(consumer.key);
+    this.#active.add(consumer.key);
     // brought up side by side: two 32B servers loading one after the other would double the wait
     const ups = await Promise.all(consumer.endpoints.map((e) => this.#ensure(this.#byKey.get(e.serve) as ServeInstance)));
     const env: Record<string, string> = {};
@@ -83,10 +90,11 @@ export class ServeManager {
    * with are found again and watched, never started anew (a new one would answer on another port).
    */
   async adopt(consumer: CommandInstance): Promise<void> {
+    this.#active.add(consumer.key);
     for (const e of consumer.endpoints) {
       const s = this.#byKey.get(e.serve) as ServeInstance;
       if (this.#up.has(s.key)) continue;
-      const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints));
+      const up = await this.#reuse(s, fingerprintServe(s, this.#o.fingerprints), true);
       if (up === undefined) {
         // gone while no flux-train watched: the consumer's failure is the server's, and its retry brings one up
         const message = `${s.key} was not running when ${consumer.key} was re-attached`;
@@ -94,6 +102,7 @@ export class ServeManager {
         continue;
       }
       this.#up.set(s.key, Promise.resolve(ok(up)));
+      this.#settled.set(s.key, up);
       this.#watchDeath(up);
     }
   }
@@ -117,7 +126,10 @@ export class ServeManager {
   }
 
   /** The consumer will not use its servers again in this invocation (finished, failed, blocked, stopped). */
-  async done(consumer: string): Promise<void> {
+  async done(consumer: string, leftRunning = false): Promise<void> {
+    // --detach after Ctrl-C: its job goes on without flux-train and still needs its servers
+    if (leftRunning) return void this.#leftRunning.add(consumer);
+    this.#active.delete(consumer);
     for (const [key, waiting] of this.#waiting) {
       if (!waiting.delete(consumer) || waiting.size > 0) continue;
       const up = await this.#current(key);
@@ -127,18 +139,20 @@ export class ServeManager {
 
   /**
    * The end of the invocation: every server still up is stopped, and so is one an earlier flux-train
-   * left running that nothing needs now. With --detach after Ctrl-C they are left to the consumers.
+   * left running that nothing needs now. With --detach after Ctrl-C the servers of the consumers left
+   * running stay up for them (and one an earlier flux-train left is not touched).
    */
   async close(): Promise<void> {
-    if (this.#o.detach && this.#o.interrupt.aborted) return;
+    const keep = this.#o.detach && this.#o.interrupt.aborted;
     const grace = this.#o.kill?.aborted ? 0 : this.#o.graceSeconds;
     for (const s of this.#o.plan.serves) {
+      if (keep && s.consumers.some((c) => this.#leftRunning.has(c))) continue;
       const up = await this.#current(s.key);
       if (up !== undefined && !up.ended) {
         await stopServer(this.#o, up, this.#o.interrupt.aborted ? 'the run was interrupted' : 'the run ended', grace);
         continue;
       }
-      if (up !== undefined) continue;
+      if (up !== undefined || keep) continue;
       const live = await this.#o.backend.findJob(this.#o.runId, s);
       if (!live?.running) continue;
       await this.#o.backend.stop(live.handle, grace);
@@ -159,10 +173,19 @@ export class ServeManager {
     const existing = this.#up.get(s.key);
     if (existing !== undefined) {
       const r = await existing;
-      if (!r.ok || !r.value.ended) return r;
+      if (r.ok && !r.value.ended) {
+        // adopted for a re-attached consumer, but its model was trained again since: a new consumer gets a new server
+        if (r.value.stale === true) await stopServer(this.#o, r.value, 'its model was trained again since it started', this.#o.graceSeconds);
+        // stopping to give its GPUs to another server: this consumer brings it up again
+        else if (r.value.stopping) await r.value.stopped;
+      }
+      if (!r.ok || (!r.value.ended && !r.value.stopping)) return r;
       if (this.#up.get(s.key) !== existing) return this.#ensure(s);
     }
-    const p = this.#bringUp(s);
+    const p = this.#bringUp(s).then((r) => {
+      if (r.ok) this.#settled.set(s.key, r.value);
+      return r;
+    });
     this.#up.set(s.key, p);
     return p;
   }
@@ -171,7 +194,7 @@ export class ServeManager {
     const o = this.#o;
     const fp = fingerprintServe(s, o.fingerprints);
     if (!this.#attempts.has(s.key)) {
-      const found = await this.#reuse(s, fp);
+      const found = await this.#reuse(s, fp, false);
       if (found !== undefined) return ok(found);
     }
     const gpus = await this.#gpus(s);
@@ -184,12 +207,19 @@ export class ServeManager {
     return r;
   }
 
-  /** A server an earlier flux-train left running, when it is this one and answers (else it is stopped). */
-  async #reuse(s: ServeInstance, fp: Fingerprint): Promise<UpServer | undefined> {
+  /**
+   * A server an earlier flux-train left running, when it is this one and answers (else it is stopped).
+   * One whose model is trained again (in this invocation, or since it started) serves the old weights
+   * from memory, whatever the fingerprint says: only a re-attached consumer, started with it, keeps it.
+   */
+  async #reuse(s: ServeInstance, fp: Fingerprint, adopting: boolean): Promise<UpServer | undefined> {
     const o = this.#o;
-    const found = await findRunning(o, s, fp, o.initial.serves?.[s.key]);
+    const known = o.initial.serves?.[s.key];
+    const stale = s.dependsOn.some((d) => o.willRun.has(d) || (known !== undefined && (o.initial.stages[d]?.done?.finishedAt ?? '') > known.startedAt));
+    const found = await findRunning(o, s, fp, known, stale && !adopting);
     this.#attempts.set(s.key, found?.attempt ?? o.initial.serves?.[s.key]?.attempt ?? 0);
     if (found === undefined) return undefined;
+    found.stale = stale;
     this.#ports.add(found.port);
     // it holds the GPUs it was given when it started: the pool must not hand them out again
     o.pool.request(s.key, o.initial.serves?.[s.key]?.gpus ?? s.gpus);
@@ -203,9 +233,18 @@ export class ServeManager {
       const g = this.#o.pool.request(s.key, s.gpus);
       if (g.kind === 'granted') return ok(g.gpus);
       if (g.kind === 'never') return err({ kind: 'failed', reason: 'no-gpus', message: `${s.key} cannot run: ${g.why}`, evidence: [] });
+      // a server kept up for a consumer that cannot start while this one's consumer waits would hold its GPUs for ever
+      if (await this.#stopIdle(s)) continue;
       await sleep(1000, this.#o.interrupt);
       if (this.#o.interrupt.aborted) return err({ kind: 'interrupted' });
     }
+  }
+
+  /** Stops the servers no running consumer uses (their next consumer brings them up again); whether there was one. */
+  async #stopIdle(needed: ServeInstance): Promise<boolean> {
+    const idle = [...this.#settled.values()].filter((up) => up.serve.key !== needed.key && !up.ended && !up.stopping && !up.serve.consumers.some((c) => this.#active.has(c)));
+    for (const up of idle) await stopServer(this.#o, up, `${needed.key} needs its GPUs; it starts again for its next consumer`, this.#o.graceSeconds);
+    return idle.length > 0;
   }
 
   /** A server that ends while consumers use it fails their attempts with its log as evidence (once per server attempt). */

@@ -30,6 +30,8 @@ export interface UpServer {
   stopping: boolean;
   /** a consumer watches for its death already */
   watched: boolean;
+  /** found running from an earlier flux-train, though its model was trained again since */
+  stale?: boolean;
   /** its unexpected end is recorded already */
   deathRecorded?: boolean;
   /** the one stop in progress or done */
@@ -64,10 +66,10 @@ export function serverLogTail(runDir: string, key: string, attempt: number): str
  * fingerprint, the attempt the state recorded) and lists its model; otherwise stopped, so that
  * there is never a second server for one serve instance.
  */
-export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprint, known: ServeState | undefined): Promise<UpServer | undefined> {
+export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprint, known: ServeState | undefined, stale: boolean): Promise<UpServer | undefined> {
   const live = await c.backend.findJob(c.runId, s);
   if (!live?.running) return undefined;
-  const same = live.fingerprint === fp.hash && known !== undefined && known.attempt === live.attempt && known.status !== 'stopped' && known.status !== 'failed';
+  const same = !stale && live.fingerprint === fp.hash && known !== undefined && known.attempt === live.attempt && known.status !== 'stopped' && known.status !== 'failed';
   if (same) {
     const up = follow(c, s, live.attempt, known.port, live.handle, fp, true);
     const r = await untilReady(c, up);
@@ -79,7 +81,7 @@ export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprin
   }
   await c.backend.stop(live.handle, c.graceSeconds);
   await c.backend.release(live.handle);
-  c.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: same ? 'an earlier flux-train left it running, but it no longer answers' : 'an earlier flux-train left it running for another configuration' });
+  c.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: same ? 'an earlier flux-train left it running, but it no longer answers' : stale ? 'an earlier flux-train left it running, and its model was trained again since' : 'an earlier flux-train left it running for another configuration' });
   return undefined;
 }
 

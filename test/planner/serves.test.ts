@@ -226,3 +226,16 @@ describe('serve stage errors, each with its fix', () => {
     assert.ok(plan(LOOP, { gpus: 4 }).plan);
   });
 });
+
+describe('a consumer and what its server waits for', () => {
+  it('a consumer waits for everything its server waits for (`after:` of the serve stage too), not only the served model', () => {
+    const { plan: p, diags } = plan(`${HEAD}stages:
+  - {id: prep, kind: command, command: ["true"]}
+  - {id: srv, kind: serve, engine: vllm, model: {base: base}, gpus: 1, after: [prep]}
+  - {id: use, kind: command, endpoints: {llm: srv}, command: ["true"]}
+`);
+    assert.ok(p, diags.map((d) => d.message).join('\n'));
+    assert.deepEqual(serve(p, 'r1/srv').dependsOn, ['r1/prep']);
+    assert.deepEqual(command(p, 'r1/use').dependsOn, ['r1/prep'], 'else the server starts before prep is finished');
+  });
+});

@@ -9,6 +9,7 @@ import { sameProcessAlive } from '../../src/util/proc.js';
 import type { RunEvent } from '../../src/run/events.js';
 import { BIN, Rig, waitFor } from '../helpers/rig.js';
 import { Terminal, tmuxReady } from '../helpers/tmux.js';
+import { standinEnv } from '../helpers/standin-env.js';
 
 /**
  * Servers through the whole CLI with the local backend and the stand-in `llamafactory-cli api`
@@ -236,6 +237,90 @@ describe('serve stages on the local backend', () => {
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
     assert.match(of(r, 'serve-stopped')[0]?.reason ?? '', /no stage needs it now/);
+    await assertNoServerLeft(r);
+  });
+
+  it('--detach: Ctrl-C leaves the server up for its one running consumer, and resume re-attaches to both', async () => {
+    const r = rig('serve-detach');
+    const args = setUp(r, PIPELINE({ consumers: SLOW.split('  - id: check')[0] }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', '--detach', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+    first.kill('SIGINT');
+    assert.equal((await first).exitCode, 130);
+    assert.deepEqual(of(r, 'serve-stopped'), [], 'the detached consumer still needs its server');
+    const server = of(r, 'serve-started')[0];
+    assert.ok(server?.handle.backend === 'local');
+    assert.equal(sameProcessAlive(server.handle.process.pid, server.handle.process.startTime), true, 'the server outlives the CLI');
+    const res = await r.cli(['resume', '--run-dir', 'run']);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
+    assert.equal(r.state().stages['r1/slow']?.attempts.length, 1, 'the sampler finished in its first attempt');
+    assert.equal((JSON.parse(r.read('run/outputs/r1/slow/seen.json')) as { url: string }).url, of(r, 'serve-ready')[0]?.url);
+    await assertNoServerLeft(r);
+  });
+
+  it('a server an earlier CLI left is not re-used once its model is trained again (--restart-stage): the next consumer gets a new server', async () => {
+    const r = rig('serve-retrained');
+    await r.demo((y) => `${y.slice(0, y.indexOf('datasets:'))}datasets:\n  ReasonFlux-v2-sft: {path: ../.demo/data/sft.jsonl}\n${y.slice(y.indexOf('defaults:'), y.indexOf('stages:')).replace('network: none', 'network: host')}stages:
+  - id: proposer_sft
+    kind: train
+    stage: sft
+    model: {base: tiny}
+    datasets: [ReasonFlux-v2-sft]
+    args: {learning_rate: 1.0e-5, num_train_epochs: 1.0}
+  - id: srv
+    kind: serve
+    engine: llamafactory
+    template: qwen3
+    model: {stage: proposer_sft}
+    served_name: tiny
+${SLOW}`, 8);
+    r.write('pipelines/slow.py', SLOW_PY);
+    const { env, keys } = await standinEnv(r);
+    const args = ['--pipeline', 'pipelines/demo.yaml', '--run-dir', 'run', '--backend', 'local', '--local-env', env];
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain', STANDIN_KEYS: keys }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 60_000, 'the sampler to start');
+    first.kill('SIGKILL');
+    await first;
+    const res = await r.cli(['round', '--n', '1', ...args, '--restart-stage', 'proposer_sft'], { STANDIN_KEYS: keys });
+    assert.equal(res.exitCode, 0, res.all);
+    const trained = r.events().filter((e) => e.type === 'stage-finished' && e.key === 'r1/proposer_sft').map((e) => e.ts);
+    assert.equal(trained.length, 2, 'trained again');
+    const starts = of(r, 'serve-starting');
+    assert.equal(starts.length, 2, 'a new server for the retrained model');
+    assert.ok((starts[1]?.ts ?? '') > (trained[1] ?? ''), 'started after the model was trained again');
+    const second = of(r, 'serve-ready').find((e) => e.attempt === 2);
+    assert.equal((JSON.parse(r.read('run/outputs/r1/check/seen.json')) as { url: string }).url, second?.url, 'the consumer after the retraining used the new server');
+    await assertNoServerLeft(r);
+  });
+
+  it('a server kept for a later consumer gives up its GPUs to another server that needs them, instead of both waiting for ever', async () => {
+    const r = rig('serve-gpu-idle');
+    const server = (id: string) => `  - {id: ${id}, kind: serve, engine: llamafactory, template: qwen3, model: {base: tiny}, served_name: ${id}, gpus: 1}\n`;
+    const consumer = (id: string, srv: string) => `  - {id: ${id}, kind: command, endpoints: {llm: ${srv}}, command: [python3, "{pipeline_dir}/slow.py", "0"], outputs: [seen.json]}\n`;
+    const yaml = PIPELINE({ consumers: `${server('b')}${consumer('a1', 'srv')}${consumer('b1', 'b')}${consumer('a2', 'srv')}` }).replace('gpus: none', 'gpus: 1').replace('    served_name: tiny\n', '    served_name: tiny\n    gpus: 1\n');
+    const args = setUp(r, yaml);
+    const res = await r.cli(['round', '--n', '1', ...args], {}, 60_000);
+    assert.equal(res.timedOut, false, `hung: ${res.all}`);
+    assert.equal(res.exitCode, 0, res.all);
+    for (const k of ['a1', 'b1', 'a2']) assert.equal(r.state().stages[`r1/${k}`]?.status, 'done', k);
+    await assertNoServerLeft(r);
+  });
+
+  it('--detach: Ctrl-C keeps the server of the consumer left running and stops one that only waits for a later consumer', async () => {
+    const r = rig('serve-detach-idle');
+    const consumer = (id: string, srv: string, extra = '') => `  - {id: ${id}, kind: command, endpoints: {llm: ${srv}}, command: [python3, "{pipeline_dir}/slow.py", "${id === 'b1' ? 6 : 0}"], outputs: [seen.json]${extra}}\n`;
+    const args = setUp(r, PIPELINE({ consumers: `  - {id: b, kind: serve, engine: llamafactory, template: qwen3, model: {base: tiny}, served_name: b}\n${consumer('a1', 'srv')}${consumer('b1', 'b')}${consumer('a2', 'srv', ', after: [b1]')}` }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', '--detach', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/b1'), 30_000, 'b1 to start');
+    first.kill('SIGINT');
+    assert.equal((await first).exitCode, 130);
+    const alive = (key: string) => of(r, 'serve-started').filter((e) => e.key === key).some((e) => e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime));
+    assert.equal(alive('r1/b'), true, 'b1 runs on and needs b');
+    assert.equal(alive('r1/srv'), false, 'nothing running needs srv');
+    const res = await r.cli(['resume', '--run-dir', 'run']);
+    assert.equal(res.exitCode, 0, res.all);
+    assert.equal(of(r, 'serve-reused').length, 1, 'b found again');
     await assertNoServerLeft(r);
   });
 
