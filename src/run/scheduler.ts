@@ -99,6 +99,7 @@ export class Scheduler {
     this.#serves = serves;
     let result: Awaited<ReturnType<typeof runReady>>;
     try {
+      await serves.sweep();
       result = await this.#runReady(byKey, pool, serves);
     } finally {
       // after a failure or Ctrl-C, servers whose consumers never ran are still up

@@ -138,6 +138,24 @@ export class ServeManager {
   }
 
   /**
+   * The start of the invocation: a server an earlier flux-train left running that no consumer of this
+   * invocation needs, or of another configuration, is stopped now, before its GPUs are handed to a
+   * training the pool thinks they are free for.
+   */
+  async sweep(): Promise<void> {
+    for (const s of this.#o.plan.serves) {
+      const live = await this.#o.backend.findJob(this.#o.runId, s);
+      if (!live?.running) continue;
+      const needed = (this.#waiting.get(s.key)?.size ?? 0) > 0;
+      const same = live.fingerprint === fingerprintServe(s, this.#o.fingerprints).hash && this.#o.initial.serves?.[s.key]?.attempt === live.attempt;
+      if ((needed && same) || (await this.#usedByLiveJob(s))) continue;
+      await this.#o.backend.stop(live.handle, this.#o.graceSeconds);
+      await this.#o.backend.release(live.handle);
+      this.#o.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: needed ? 'an earlier flux-train left it running for another configuration' : 'an earlier flux-train left it running and no stage needs it now' });
+    }
+  }
+
+  /**
    * The end of the invocation: every server still up is stopped, and so is one an earlier flux-train
    * left running that nothing needs now. With --detach after Ctrl-C the servers of the consumers left
    * running stay up for them (and one an earlier flux-train left is not touched).
@@ -154,11 +172,17 @@ export class ServeManager {
       }
       if (up !== undefined || keep) continue;
       const live = await this.#o.backend.findJob(this.#o.runId, s);
-      if (!live?.running) continue;
+      if (!live?.running || (await this.#usedByLiveJob(s))) continue;
       await this.#o.backend.stop(live.handle, grace);
       await this.#o.backend.release(live.handle);
       this.#o.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: 'an earlier flux-train left it running and no stage needs it now' });
     }
+  }
+
+  /** Whether a consumer's job an earlier flux-train started still runs (this run blocked it as of another configuration): its server stays for it. */
+  async #usedByLiveJob(s: ServeInstance): Promise<boolean> {
+    for (const c of this.#o.plan.stages.filter((x) => s.consumers.includes(x.key))) if ((await this.#o.backend.findJob(this.#o.runId, c))?.running === true) return true;
+    return false;
   }
 
   async #current(key: string): Promise<UpServer | undefined> {

@@ -148,6 +148,7 @@ async function launch(c: UpContext, s: ServeInstance, fp: Fingerprint, attempt: 
  */
 async function untilReady(c: UpContext, up: UpServer): Promise<ServeReadiness> {
   const t0 = Date.now();
+  let queued = false;
   for (;;) {
     if (c.interrupt.aborted) return { kind: 'aborted' };
     const place = await c.backend.placeOf(up.handle);
@@ -156,6 +157,9 @@ async function untilReady(c: UpContext, up: UpServer): Promise<ServeReadiness> {
       break;
     }
     if (place.kind === 'gone' || up.ended) return { kind: 'died', afterMs: Date.now() - t0, lastSeen: 'the job ended before it ran' };
+    // once: a server waiting in a batch queue says why, instead of a silent wait
+    if (!queued) c.emit({ type: 'warning', ts: now(), key: up.serve.key, message: `server waits to run: ${place.why}` });
+    queued = true;
     await sleep(2000, c.interrupt);
   }
   return waitUntilServing({ baseUrl: up.url, model: up.serve.servedName, timeoutMs: up.serve.readyTimeoutMs, pollMs: c.pollMs ?? 500, alive: () => !up.ended, signal: c.interrupt });

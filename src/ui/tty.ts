@@ -109,7 +109,8 @@ export class TtyRenderer implements Renderer {
     if (e.type.startsWith('serve-')) return this.#serveLine(e);
     if (!('key' in e) || e.key === undefined) return;
     const slot = this.#slots.get(e.key);
-    if (!slot) return;
+    // a server's warning (a batch queue wait) goes where its news goes
+    if (!slot) return e.type === 'warning' ? this.#serveLine(e) : undefined;
     switch (e.type) {
       case 'stage-progress':
         slot.say(formatProgress(e));

@@ -225,6 +225,31 @@ describe('serve stages on the local backend', () => {
     await assertNoServerLeft(r);
   });
 
+  it('a server a killed CLI left for another configuration is stopped when the next run starts, before anything runs', async () => {
+    const r = rig('serve-sweep');
+    const args = setUp(r, PIPELINE({ consumers: SLOW }));
+    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
+    first.kill('SIGKILL');
+    await first;
+    // another served name: another server; the sampler too was started with the old one
+    writeFileSync(r.path('p.yaml'), PIPELINE({ consumers: SLOW }).replace('served_name: tiny', 'served_name: tiny2'));
+    const blocked = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(blocked.exitCode, 1, blocked.all);
+    assert.match(blocked.all, /r1\/slow: blocked: a job of an older configuration .* is still running/);
+    assert.equal(of(r, 'serve-stopped').length, 0, 'the old server stays while the old sampler still uses it');
+    const old = of(r, 'stage-started').find((e) => e.key === 'r1/slow');
+    await waitFor(() => old?.handle.backend === 'local' && !sameProcessAlive(old.handle.process.pid, old.handle.process.startTime), 30_000, 'the old sampler to end');
+    const res = await r.cli(['round', '--n', '1', ...args]);
+    assert.equal(res.exitCode, 0, res.all);
+    const second = r.events().slice(r.events().findLastIndex((e) => e.type === 'run-started'));
+    const firstServe = second.find((e) => e.type.startsWith('serve-'));
+    assert.equal(firstServe?.type, 'serve-stopped');
+    assert.match(firstServe?.type === 'serve-stopped' ? firstServe.reason : '', /another configuration/);
+    assert.ok(second.findIndex((e) => e.type === 'serve-stopped') < second.findIndex((e) => e.type === 'stage-starting'), 'stopped before any stage starts');
+    await assertNoServerLeft(r);
+  });
+
   it('a killed CLI leaves a server no stage needs any more: the next run stops it', async () => {
     const r = rig('serve-orphan');
     const args = setUp(r, PIPELINE({ consumers: SLOW }));
