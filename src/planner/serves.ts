@@ -28,6 +28,11 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
   if (scope.backend === 'docker' && scope.spec.docker.network !== 'host') {
     diags.push(loc.diag('serve', ['docker', 'network'], `serve stage "${s.id}" needs docker.network: host (it is "${scope.spec.docker.network}"): consumers reach servers on 127.0.0.1`, 'set `docker: {network: host}` (the default)'));
   }
+  // flux-train picks these: a second value would make the server answer where no consumer looks
+  const owned = s.args.filter((a) => ['--port', '--host', '--served-model-name', '--model-path'].includes(a.split('=')[0] as string));
+  if (owned.length > 0) {
+    diags.push(loc.diag('serve', [...c.at, 'args'], `serve stage "${s.id}" sets ${owned.join(', ')} in args, which flux-train sets itself (a free port, the host its consumers reach, served_name, the model)`, 'remove them; use `served_name:` for the name and `model:` for the model'));
+  }
   if (s.engine === 'llamafactory' && s.template === undefined) {
     diags.push(loc.diag('serve', [...c.at, 'engine'], `serve stage "${s.id}" uses the llamafactory engine, which needs the model's chat template`, 'add `template: qwen3` (the template the model was trained with)'));
   }
@@ -92,12 +97,15 @@ export function serveGpuProblems(stages: PlanStage[], serves: ReadonlyMap<string
     const uniq = [...new Map(needs.map((n) => [n.who, n])).values()];
     const count = (g: GpuSpec) => (typeof g === 'number' ? g : g === 'all' ? (size ?? Infinity) : g === 'none' ? 0 : g.split(',').length);
     const total = uniq.reduce((a, n) => a + count(n.gpus), 0);
-    const fits = size === undefined ? uniq.length <= 1 : total <= size;
+    const ids = typeof pool === 'string' && pool !== 'all' ? new Set(pool.split(',')) : undefined;
+    const outside = ids === undefined ? [] : uniq.flatMap((n) => (typeof n.gpus === 'string' && n.gpus !== 'all' ? n.gpus.split(',').filter((g) => !ids.has(g)) : []));
+    const fits = outside.length === 0 && (size === undefined ? uniq.length <= 1 : total <= size);
     if (fits) continue;
     const index = catalog.byId.get(s.id)?.index ?? 0;
     const what = uniq.map((n) => `${n.who} (${String(n.gpus)})`).join(', ');
     const fix = size === undefined ? 'give the pipeline (or --gpus) a GPU count or ids, e.g. `gpus: 8`, and each server its share (`gpus: 4`)' : `give the servers fewer GPUs (\`gpus:\` per serve stage), the consumer \`gpus: none\`, or the pool more (--gpus)`;
-    out.push(loc.diag('serve', ['stages', index, 'endpoints'], `stage "${s.id}" needs ${what} at once, which does not fit the GPU pool (${String(pool)})`, fix));
+    const problem = outside.length > 0 ? `asks for GPU ${outside.join(', ')}, which the pool (${String(pool)}) does not have` : `needs ${what} at once, which does not fit the GPU pool (${String(pool)})`;
+    out.push(loc.diag('serve', ['stages', index, 'endpoints'], `stage "${s.id}" ${problem}`, outside.length > 0 ? 'give the servers GPU ids from the pool (`gpus:`), or a larger pool (--gpus)' : fix));
   }
   return out;
 }

@@ -225,6 +225,28 @@ describe('serve stage errors, each with its fix', () => {
     assert.match(d.hint, /fewer GPUs/);
     assert.ok(plan(LOOP, { gpus: 4 }).plan);
   });
+
+  it('a server asking for GPU ids the pool does not have is refused by the plan, not when it would start', () => {
+    const d = errorLike(
+      plan(`${HEAD}stages:
+  - {id: srv, kind: serve, engine: vllm, model: {base: base}, gpus: "4,5"}
+  - {id: use, kind: command, endpoints: {llm: srv}, command: ["true"]}
+`, { gpus: '0,1,2,3' }).diags,
+      /stage "use" asks for GPU 4, 5, which the pool \(0,1,2,3\) does not have/,
+    );
+    assert.match(d.hint, /GPU ids from the pool/);
+  });
+
+  it('--port, --host, --served-model-name and --model-path in args are refused: flux-train sets them', () => {
+    const d = errorLike(
+      plan(`${HEAD}stages:
+  - {id: srv, kind: serve, engine: sglang, model: {base: base}, args: [--port=9000, --host, 0.0.0.0, --mem-fraction-static, "0.8"]}
+  - {id: use, kind: command, endpoints: {llm: srv}, command: ["true"]}
+`).diags,
+      /serve stage "srv" sets --port=9000, --host in args, which flux-train sets itself/,
+    );
+    assert.match(d.hint, /served_name/);
+  });
 });
 
 describe('a consumer and what its server waits for', () => {
