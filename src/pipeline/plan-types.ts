@@ -1,6 +1,4 @@
-import type { BackendName, GpuSpec, SERVE_ENGINE_NAMES } from './schema.js';
-
-export type ServeEngineName = (typeof SERVE_ENGINE_NAMES)[number];
+import type { BackendName, GpuSpec, ServeEngineName } from './schema.js';
 
 /** A model handed to a stage: a declared base model, or a verified output of another stage instance. */
 export type ModelInput =

@@ -232,6 +232,7 @@ export const CommandStage = z
 export type CommandStage = z.infer<typeof CommandStage>;
 
 export const SERVE_ENGINE_NAMES = ['sglang', 'vllm', 'llamafactory'] as const;
+export type ServeEngineName = (typeof SERVE_ENGINE_NAMES)[number];
 
 /** An OpenAI-compatible inference server for a model, up while the command stages that name it in `endpoints` run. */
 export const ServeStage = z

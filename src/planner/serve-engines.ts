@@ -1,4 +1,5 @@
-import type { GpuSpec } from '../pipeline/schema.js';
+import type { ServeInstance } from '../pipeline/plan-types.js';
+import type { GpuSpec, ServeEngineName } from '../pipeline/schema.js';
 import { unreachable } from '../util/unreachable.js';
 
 /**
@@ -6,12 +7,8 @@ import { unreachable } from '../util/unreachable.js';
  * the port is filled in when it starts). Each engine gets the port, host, served name and tensor parallel
  * size in its own words; everything else an engine needs is the caller's `extraArgs`.
  */
-export type ServeEngine = 'sglang' | 'vllm' | 'llamafactory';
-
-export const SERVE_ENGINES: readonly ServeEngine[] = ['sglang', 'vllm', 'llamafactory'];
-
 export interface ServeRequest {
-  engine: ServeEngine;
+  engine: ServeEngineName;
   /** the model as the server process sees it: a hub id or a path */
   model: string;
   /** the name GET /v1/models must list, and what consumers put in `model` */
@@ -54,6 +51,11 @@ export function serveLaunch(r: ServeRequest): { ok: true; value: ServeLaunch } |
     default:
       return unreachable(r.engine, 'serve engine');
   }
+}
+
+/** A planned server's launch on `port` with the GPUs it was given (undefined: its own `gpus`); the plan shows port 0. */
+export function launchOf(s: ServeInstance, port: number, gpus: GpuSpec | undefined): ReturnType<typeof serveLaunch> {
+  return serveLaunch({ engine: s.engine, model: s.serverModel, servedName: s.servedName, port, host: s.bindHost, tensorParallel: tensorParallelOf(gpus ?? s.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: s.serverConfigPath, extraArgs: s.extraArgs });
 }
 
 const ok = (value: ServeLaunch) => ({ ok: true as const, value });

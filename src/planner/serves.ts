@@ -7,7 +7,7 @@ import type { ServeStage } from '../pipeline/schema.js';
 import { RunDir } from '../util/run-layout.js';
 import { common, trainerModelPath, type InstanceScope } from './instances.js';
 import { resolveModel } from './models.js';
-import { serveLaunch, tensorParallelOf } from './serve-engines.js';
+import { launchOf } from './serve-engines.js';
 
 /**
  * Where a server listens: on this host (local, docker with the host network) only its loopback, which
@@ -46,7 +46,6 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
   const serverConfigPath = scope.view.runPath(configPath);
   const servedName = s.served_name ?? s.id;
   const bindHost = bindHostFor(scope.backend);
-  const launch = serveLaunch({ engine: s.engine, model: serverModel, servedName, port: 0, host: bindHost, tensorParallel: tensorParallelOf(c.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: serverConfigPath, extraArgs: s.args });
   const serve: ServeInstance = {
     key: c.key,
     id: s.id,
@@ -58,9 +57,9 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
     trainerOutputDir: c.trainerOutputDir,
     gpus: c.gpus,
     image: s.image ?? scope.image,
-    env: { ...s.env, ...(launch.ok ? launch.value.env : {}), ...scope.view.env },
+    env: { ...s.env, ...scope.view.env },
     passEnv: scope.spec.docker.pass_env,
-    command: launch.ok ? launch.value.command : [],
+    command: [],
     workdir: scope.view.runDir,
     engine: s.engine,
     model: model.model,
@@ -74,6 +73,8 @@ export function planServeInstance(scope: InstanceScope, s: ServeStage, index: nu
     serverConfigPath,
     consumers: [],
   };
+  const launch = launchOf(serve, 0, undefined);
+  if (launch.ok) Object.assign(serve, { command: launch.value.command, env: { ...s.env, ...launch.value.env, ...scope.view.env } });
   return { serve, diags };
 }
 

@@ -8,7 +8,7 @@ import { sleep } from '../util/sleep.js';
 import { causeInfo, type Cause } from './causes.js';
 import { now } from './events.js';
 import type { GpuPool } from './gpu-pool.js';
-import { findRunning, serverLogTail, startServer, stopServer, type UpContext, type UpFailure, type UpServer } from './serve-up.js';
+import { findRunning, serverLogTail, startServer, stopLeftover, stopServer, type UpContext, type UpFailure, type UpServer } from './serve-up.js';
 import { err, ok, type Result } from '../util/result.js';
 
 export interface ServeManagerOptions extends UpContext {
@@ -48,6 +48,8 @@ export class ServeManager {
   readonly #settled = new Map<string, UpServer>();
   /** consumers an interrupted --detach run leaves running: their servers stay up for them */
   readonly #leftRunning = new Set<string>();
+  /** servers an earlier flux-train left running that sweep kept for a consumer of this invocation */
+  readonly #kept = new Set<string>();
 
   constructor(o: ServeManagerOptions) {
     this.#o = o;
@@ -148,10 +150,11 @@ export class ServeManager {
       if (!live?.running) continue;
       const needed = (this.#waiting.get(s.key)?.size ?? 0) > 0;
       const same = live.fingerprint === fingerprintServe(s, this.#o.fingerprints).hash && this.#o.initial.serves?.[s.key]?.attempt === live.attempt;
-      if ((needed && same) || (await this.#usedByLiveJob(s))) continue;
-      await this.#o.backend.stop(live.handle, this.#o.graceSeconds);
-      await this.#o.backend.release(live.handle);
-      this.#o.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: needed ? 'an earlier flux-train left it running for another configuration' : 'an earlier flux-train left it running and no stage needs it now' });
+      if ((needed && same) || (await this.#usedByLiveJob(s))) {
+        this.#kept.add(s.key);
+        continue;
+      }
+      await stopLeftover(this.#o, s.key, live, needed ? 'an earlier flux-train left it running for another configuration' : 'an earlier flux-train left it running and no stage needs it now', this.#o.graceSeconds);
     }
   }
 
@@ -170,12 +173,11 @@ export class ServeManager {
         await stopServer(this.#o, up, this.#o.interrupt.aborted ? 'the run was interrupted' : 'the run ended', grace);
         continue;
       }
-      if (up !== undefined || keep) continue;
+      // only a leftover sweep kept can still run unused: everything else this invocation started is in #up
+      if (up !== undefined || keep || !this.#kept.has(s.key)) continue;
       const live = await this.#o.backend.findJob(this.#o.runId, s);
       if (!live?.running || (await this.#usedByLiveJob(s))) continue;
-      await this.#o.backend.stop(live.handle, grace);
-      await this.#o.backend.release(live.handle);
-      this.#o.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: 'an earlier flux-train left it running and no stage needs it now' });
+      await stopLeftover(this.#o, s.key, live, 'an earlier flux-train left it running and no stage needs it now', grace);
     }
   }
 

@@ -1,7 +1,7 @@
-import type { Backend, JobExit, JobSpec } from '../backends/backend.js';
+import type { Backend, JobExit, JobSpec, LiveJob } from '../backends/backend.js';
 import type { Plan, ServeInstance } from '../pipeline/plan-types.js';
 import type { GpuSpec } from '../pipeline/schema.js';
-import { serveLaunch, tensorParallelOf } from '../planner/serve-engines.js';
+import { launchOf } from '../planner/serve-engines.js';
 import type { Fingerprint } from '../state/fingerprint.js';
 import { ensureDir } from '../state/run-dir.js';
 import type { ServeState } from '../state/state.js';
@@ -79,10 +79,15 @@ export async function findRunning(c: UpContext, s: ServeInstance, fp: Fingerprin
     }
     up.unfollow.abort();
   }
-  await c.backend.stop(live.handle, c.graceSeconds);
-  await c.backend.release(live.handle);
-  c.emit({ type: 'serve-stopped', ts: now(), key: s.key, attempt: live.attempt, reason: same ? 'an earlier flux-train left it running, but it no longer answers' : stale ? 'an earlier flux-train left it running, and its model was trained again since' : 'an earlier flux-train left it running for another configuration' });
+  await stopLeftover(c, s.key, live, same ? 'an earlier flux-train left it running, but it no longer answers' : stale ? 'an earlier flux-train left it running, and its model was trained again since' : 'an earlier flux-train left it running for another configuration', c.graceSeconds);
   return undefined;
+}
+
+/** Stops a server an earlier flux-train left running (known only by its handle) and records why. */
+export async function stopLeftover(c: UpContext, key: string, live: LiveJob, reason: string, graceSeconds: number): Promise<void> {
+  await c.backend.stop(live.handle, graceSeconds);
+  await c.backend.release(live.handle);
+  c.emit({ type: 'serve-stopped', ts: now(), key, attempt: live.attempt, reason });
 }
 
 /** Starts a server on a free port and waits until GET /v1/models lists its model. */
@@ -121,7 +126,7 @@ async function launch(c: UpContext, s: ServeInstance, fp: Fingerprint, attempt: 
   const port = await freePort(ports, '127.0.0.1');
   if (!port.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: ${port.error}`, evidence: [port.error] });
   ports.add(port.value);
-  const line = serveLaunch({ engine: s.engine, model: s.serverModel, servedName: s.servedName, port: port.value, host: s.bindHost, tensorParallel: tensorParallelOf(gpus ?? s.gpus), ...(s.template !== undefined ? { template: s.template } : {}), configPath: s.serverConfigPath, extraArgs: s.extraArgs });
+  const line = launchOf(s, port.value, gpus);
   // the planner refused a launch line it cannot build: this is never reached with a valid plan
   if (!line.ok) return err({ kind: 'failed', reason: 'start-failed', message: `${s.key}: no launch line (${line.error.kind})`, evidence: [] });
   if (line.value.config !== undefined) {

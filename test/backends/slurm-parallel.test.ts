@@ -3,17 +3,11 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { slurmReady } from '../helpers/slurm.js';
 import { projectRoot } from '../../src/util/project-root.js';
 import { Rig } from '../helpers/rig.js';
 
 /** A real single-node Slurm (SLURM_CONF=/tmp/flux-ci/ci/slurm/slurm.conf), the stand-in trainer as a host script. */
-async function slurmReady(): Promise<string | false> {
-  const r = await execa('scontrol', ['ping'], { reject: false });
-  if (r.exitCode === 0 && /UP/.test(r.stdout)) return false;
-  const why = `no Slurm controller answers: start one with bash .ci/infra.sh slurm && export SLURM_CONF=/tmp/flux-ci/ci/slurm/slurm.conf`;
-  if (process.env['CI'] === 'true' && process.env['FLUX_SLURM'] === '1') throw new Error(why);
-  return why;
-}
 const skip = await slurmReady();
 
 describe('Slurm backend with --max-parallel 2', { skip }, () => {

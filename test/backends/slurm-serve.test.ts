@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
-import type { RunEvent } from '../../src/run/events.js';
+import { slurmReady } from '../helpers/slurm.js';
 import { projectRoot } from '../../src/util/project-root.js';
 import { BIN, Rig, waitFor } from '../helpers/rig.js';
 
@@ -13,13 +13,6 @@ import { BIN, Rig, waitFor } from '../helpers/rig.js';
  * jobs too) get the node's address, a killed CLI is re-attached to both jobs by their names, and the
  * server job is cancelled after its last consumer.
  */
-async function slurmReady(): Promise<string | false> {
-  const r = await execa('scontrol', ['ping'], { reject: false });
-  if (r.exitCode === 0 && /UP/.test(r.stdout)) return false;
-  const why = `no Slurm controller answers (scontrol ping: ${(r.stdout || r.stderr || String((r as { code?: string }).code)).trim().split('\n')[0]}); start one with: bash .ci/infra.sh slurm && export SLURM_CONF=/tmp/flux-ci/ci/slurm/slurm.conf`;
-  if (process.env['CI'] === 'true' && process.env['FLUX_SLURM'] === '1') throw new Error(why);
-  return why;
-}
 const skip = await slurmReady();
 
 const PIPELINE = `
@@ -58,12 +51,10 @@ seen = json.load(urllib.request.urlopen(url + "/models", timeout=10))
 json.dump({"url": url, "listed": [m["id"] for m in seen["data"]]}, open(os.path.join(os.environ["FLUX_OUTPUT_DIR"], "seen.json"), "w"))
 `;
 
-const of = <T extends RunEvent['type']>(rig: Rig, type: T): Extract<RunEvent, { type: T }>[] => rig.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
-
 describe('a serve stage as a Slurm job', { skip, timeout: 300_000 }, () => {
   const rig = new Rig('slurm-serve');
   after(async () => {
-    for (const e of of(rig, 'serve-started')) await execa('scancel', [e.handle.id], { reject: false });
+    for (const e of rig.eventsOf('serve-started')) await execa('scancel', [e.handle.id], { reject: false });
     rig.cleanup();
   });
 
@@ -82,13 +73,13 @@ describe('a serve stage as a Slurm job', { skip, timeout: 300_000 }, () => {
     await first;
     const r = await rig.cli(args, {}, 240_000);
     assert.equal(r.exitCode, 0, r.all);
-    assert.equal(of(rig, 'serve-starting').length, 1, 'one server job');
-    assert.equal(of(rig, 'serve-reused').length, 1, 'found again by its job name');
+    assert.equal(rig.eventsOf('serve-starting').length, 1, 'one server job');
+    assert.equal(rig.eventsOf('serve-reused').length, 1, 'found again by its job name');
     const node = (await execa('scontrol', ['-o', 'show', 'node'])).stdout.match(/NodeAddr=(\S+)/)?.[1];
-    const url = of(rig, 'serve-ready')[0]?.url;
+    const url = rig.eventsOf('serve-ready')[0]?.url;
     assert.equal(url?.startsWith(`http://${node}:`), true, `${url} is on the node's address ${node}`);
     for (const k of ['probe', 'again']) assert.deepEqual(JSON.parse(readFileSync(join(rig.runDir, 'outputs/r1', k, 'seen.json'), 'utf8')), { url, listed: ['srv'] });
-    const job = of(rig, 'serve-started')[0]?.handle.id ?? '';
+    const job = rig.eventsOf('serve-started')[0]?.handle.id ?? '';
     await waitFor(async () => (await execa('squeue', ['-h', '-j', job], { reject: false })).stdout.trim() === '', 30_000, 'the server job to leave the queue');
     assert.ok(existsSync(join(rig.runDir, 'logs', 'r1-srv.attempt1.log')));
     assert.match(readFileSync(join(rig.runDir, 'logs', 'r1-srv.attempt1.log'), 'utf8'), /Uvicorn running on http:\/\/0\.0\.0\.0:/);

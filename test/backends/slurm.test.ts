@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { slurmReady } from '../helpers/slurm.js';
 import { projectRoot } from '../../src/util/project-root.js';
 import { slurmExit } from '../../src/backends/slurm.js';
 import { dockerReady, Rig, waitFor } from '../helpers/rig.js';
@@ -11,13 +12,6 @@ import { dockerReady, Rig, waitFor } from '../helpers/rig.js';
  * A real single-node Slurm 22.05 (bash .ci/infra.sh slurm; SLURM_CONF exported), the stand-in trainer
  * through the `none` runtime (a host script on shared storage) and the `docker` runtime.
  */
-async function slurmReady(): Promise<string | false> {
-  const r = await execa('scontrol', ['ping'], { reject: false });
-  if (r.exitCode === 0 && /UP/.test(r.stdout)) return false;
-  const why = `no Slurm controller answers (scontrol ping: ${(r.stdout || r.stderr || String((r as { code?: string }).code)).trim().split('\n')[0]}); start one with: bash .ci/infra.sh slurm && export SLURM_CONF=/tmp/flux-ci/ci/slurm/slurm.conf`;
-  if (process.env['CI'] === 'true' && process.env['FLUX_SLURM'] === '1') throw new Error(why);
-  return why;
-}
 const skip = await slurmReady();
 
 function slurmPipeline(extra = ''): (y: string) => string {

@@ -40,10 +40,8 @@ stages:
     outputs: [dpo_proposer.jsonl, dpo_reasoner.jsonl, summary.json]
 `;
 
-const of = <T extends RunEvent['type']>(rig: Rig, type: T): Extract<RunEvent, { type: T }>[] => rig.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
-
 function serversAlive(rig: Rig): number[] {
-  return of(rig, 'serve-started').flatMap((e) => (e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime) ? [e.handle.process.pid] : []));
+  return rig.eventsOf('serve-started').flatMap((e) => (e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime) ? [e.handle.process.pid] : []));
 }
 
 describe('server faults with the real llamafactory-cli api', { skip, timeout: 1_200_000 }, () => {
@@ -61,10 +59,10 @@ describe('server faults with the real llamafactory-cli api', { skip, timeout: 1_
     rig.write('pipelines/p.yaml', PIPELINE(1));
     const r = await rig.cli(args('run'), {}, 300_000);
     assert.equal(r.exitCode, 1, r.all);
-    const failed = of(rig, 'stage-failed')[0];
+    const failed = rig.eventsOf('stage-failed')[0];
     assert.equal(failed?.cause, 'serve-not-ready');
     assert.match(failed?.message ?? '', /r1\/srv was not ready after \d+ s \(ready_timeout_seconds: 1\)/);
-    assert.equal(of(rig, 'serve-failed')[0]?.reason, 'timeout');
+    assert.equal(rig.eventsOf('serve-failed')[0]?.reason, 'timeout');
     assert.deepEqual(serversAlive(rig), []);
   });
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { RunEvent } from '../../src/run/events.js';
-import { BIN, containersOf, removeContainers, Rig, waitFor } from '../helpers/rig.js';
+import { BIN, containersOf, removeContainers, Rig, waitFor, listening } from '../helpers/rig.js';
 import { projectRoot } from '../../src/util/project-root.js';
 
 /**
@@ -63,14 +62,6 @@ json.dump({"url": url, "uid": os.getuid(), "listed": [m["id"] for m in seen["dat
 `;
 
 const asRoot = process.getuid?.() === 0;
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection({ host: '127.0.0.1', port });
-    c.once('connect', () => (c.destroy(), resolve(true)));
-    c.once('error', () => resolve(false));
-  });
-}
 
 describe('a serve stage in containers with the real llamafactory-cli api', { skip, timeout: 1_800_000 }, () => {
   const rig = new Rig('e2e-serve-docker');

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { serveLaunch } from '../../src/planner/serve-engines.js';
 import { freePort, waitUntilServing } from '../../src/run/serve-ready.js';
 import { projectRoot } from '../../src/util/project-root.js';
+import { listening } from '../helpers/rig.js';
 
 /**
  * The serve stage's building blocks against the real `llamafactory-cli api` on CPU: the launch of
@@ -36,7 +36,6 @@ async function start(model: string, name: string): Promise<{ child: ChildProcess
 }
 
 const alive = (c: ChildProcess) => () => c.exitCode === null && c.signalCode === null;
-const listening = (port: number) => new Promise<boolean>((r) => connect(port, '127.0.0.1').once('connect', function (this: import('node:net').Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
 const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 describe('llamafactory-cli api as the serve stage starts it', { skip }, () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +8,7 @@ import { execa } from 'execa';
 import { parse } from 'yaml';
 import { projectRoot } from '../../src/util/project-root.js';
 import { sameProcessAlive } from '../../src/util/proc.js';
-import { Rig } from '../helpers/rig.js';
+import { Rig, listening } from '../helpers/rig.js';
 
 /**
  * The whole loop of pipelines/tiny-loop-cpu.yaml on CPU with real parts: LLaMA-Factory trains, `llamafactory-cli
@@ -50,15 +49,6 @@ const rows = (path: string): unknown[] =>
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as unknown);
-const listening = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 
 const SERVERS = ['r1/proposer_server', 'r1/reasoner_server', 'r2/proposer_server', 'r2/reasoner_server'];
 const BENCHMARKS = ['aime24', 'aime25', 'math500'];

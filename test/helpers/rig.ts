@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { stageFileName } from '../../src/util/run-layout.js';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,6 +55,11 @@ export class Rig {
 
   state(): RunState {
     return JSON.parse(readFileSync(join(this.runDir, 'state.json'), 'utf8')) as RunState;
+  }
+
+  /** The run's events of one type. */
+  eventsOf<T extends RunEvent['type']>(type: T): Extract<RunEvent, { type: T }>[] {
+    return this.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
   }
 
   events(): RunEvent[] {
@@ -113,4 +119,16 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await sleep(50);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Whether something accepts connections on a port of this host (a server left listening). */
+export function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection({ host, port });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { serveLaunch, SERVE_ENGINES, type ServeRequest } from '../../src/planner/serve-engines.js';
+import { serveLaunch, type ServeRequest } from '../../src/planner/serve-engines.js';
+import { SERVE_ENGINE_NAMES } from '../../src/pipeline/schema.js';
 
 const req = (o: Partial<ServeRequest>): ServeRequest => ({ engine: 'sglang', model: '/run/outputs/r1/proposer_dpo', servedName: 'r1-proposer', port: 30000, host: '127.0.0.1', tensorParallel: 4, configPath: '/run/configs/r1-serve.yaml', extraArgs: [], ...o });
 
@@ -37,7 +38,7 @@ describe('serveLaunch', () => {
   });
 
   it('never asks an engine for fewer than one GPU of tensor parallelism', () => {
-    for (const engine of SERVE_ENGINES.filter((e) => e !== 'llamafactory')) {
+    for (const engine of SERVE_ENGINE_NAMES.filter((e) => e !== 'llamafactory')) {
       const r = serveLaunch(req({ engine, tensorParallel: 0 }));
       assert.ok(r.ok);
       assert.ok(r.value.command.join(' ').match(/(--tp-size|--tensor-parallel-size) 1\b/), r.value.command.join(' '));

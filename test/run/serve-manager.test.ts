@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { projectRoot } from '../../src/util/project-root.js';
 import { sameProcessAlive } from '../../src/util/proc.js';
-import type { RunEvent } from '../../src/run/events.js';
-import { BIN, Rig, waitFor } from '../helpers/rig.js';
+import { BIN, Rig, waitFor, listening } from '../helpers/rig.js';
 import { Terminal, tmuxReady } from '../helpers/tmux.js';
+import type { RunEvent } from '../../src/run/events.js';
 import { standinEnv } from '../helpers/standin-env.js';
 
 /**
@@ -80,21 +79,18 @@ function setUp(rig: Rig, yaml: string): string[] {
 
 const noTmux = await tmuxReady();
 
-const of = <T extends RunEvent['type']>(rig: Rig, type: T): Extract<RunEvent, { type: T }>[] => rig.events().filter((e): e is Extract<RunEvent, { type: T }> => e.type === type);
-
-/** Whether something accepts connections on the port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection({ host: '127.0.0.1', port });
-    c.once('connect', () => (c.destroy(), resolve(true)));
-    c.once('error', () => resolve(false));
-  });
+/** Starts `round`, waits for an event, and SIGKILLs the CLI there: what a crash or a lost terminal leaves behind. */
+async function killWhen(r: Rig, args: string[], until: (e: RunEvent) => boolean, what: string): Promise<void> {
+  const cli = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
+  await waitFor(() => r.events().some(until), 30_000, what);
+  cli.kill('SIGKILL');
+  await cli;
 }
 
 /** Every server the run started has ended: no process left, nothing listening on its port. */
 async function assertNoServerLeft(rig: Rig): Promise<void> {
-  for (const e of of(rig, 'serve-starting')) assert.equal(await listening(e.port), false, `port ${e.port} of ${e.key} attempt ${e.attempt} still listens`);
-  for (const e of of(rig, 'serve-started')) {
+  for (const e of rig.eventsOf('serve-starting')) assert.equal(await listening(e.port), false, `port ${e.port} of ${e.key} attempt ${e.attempt} still listens`);
+  for (const e of rig.eventsOf('serve-started')) {
     const p = e.handle.backend === 'local' ? e.handle.process : undefined;
     assert.ok(p !== undefined);
     assert.equal(sameProcessAlive(p.pid, p.startTime), false, `server process ${p.pid} of ${e.key} is alive`);
@@ -107,7 +103,7 @@ describe('serve stages on the local backend', () => {
   after(() => {
     // a failed assertion must not leave a server behind on a shared machine
     for (const r of rigs) {
-      for (const e of of(r, 'serve-started')) if (e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime)) process.kill(-e.handle.process.pid, 'SIGKILL');
+      for (const e of r.eventsOf('serve-started')) if (e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime)) process.kill(-e.handle.process.pid, 'SIGKILL');
       r.cleanup();
     }
   });
@@ -117,8 +113,8 @@ describe('serve stages on the local backend', () => {
     const args = setUp(r, PIPELINE({ consumers: `${MINER}${SLOW.replace('"{pipeline_dir}/slow.py"]', '"{pipeline_dir}/slow.py", "0"]')}` }));
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
-    assert.equal(of(r, 'serve-starting').length, 1, 'one server for three consumers');
-    const ready = of(r, 'serve-ready')[0];
+    assert.equal(r.eventsOf('serve-starting').length, 1, 'one server for three consumers');
+    const ready = r.eventsOf('serve-ready')[0];
     assert.ok(ready);
     const seen = JSON.parse(r.read('run/outputs/r1/check/seen.json')) as { url: string; model: string; listed: string[] };
     assert.deepEqual(seen, { url: ready.url, model: 'tiny', listed: ['tiny'] });
@@ -135,7 +131,7 @@ describe('serve stages on the local backend', () => {
     // a rerun of the finished run starts no server at all
     const again = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(again.exitCode, 0, again.all);
-    assert.equal(of(r, 'serve-starting').length, 1, 'nothing to consume, nothing served');
+    assert.equal(r.eventsOf('serve-starting').length, 1, 'nothing to consume, nothing served');
   });
 
   it('a server that never lists its model fails its consumer with the server log as evidence, and is stopped', async () => {
@@ -144,13 +140,13 @@ describe('serve stages on the local backend', () => {
     r.write('run/standin-control/serve-tiny', 'never_ready=1\n');
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 1, res.all);
-    const failed = of(r, 'stage-failed')[0];
+    const failed = r.eventsOf('stage-failed')[0];
     assert.equal(failed?.cause, 'serve-not-ready');
     assert.equal(failed?.willRetry, false);
     assert.match(failed?.message ?? '', /r1\/srv was not ready after \d+ s \(ready_timeout_seconds: 2\); last answer: GET \/v1\/models lists no model, not "tiny"/);
     assert.ok(failed?.evidence.some((l) => l.includes('logs/r1-srv.attempt1.log')), 'the evidence names the server log');
     assert.match(res.all, /ready_timeout_seconds/);
-    assert.equal(of(r, 'serve-failed')[0]?.reason, 'timeout');
+    assert.equal(r.eventsOf('serve-failed')[0]?.reason, 'timeout');
     await assertNoServerLeft(r);
   });
 
@@ -159,10 +155,10 @@ describe('serve stages on the local backend', () => {
     const args = setUp(r, PIPELINE().replace('./model', './no-such-model'));
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 1, res.all);
-    const failed = of(r, 'serve-failed')[0];
+    const failed = r.eventsOf('serve-failed')[0];
     assert.equal(failed?.reason, 'died');
     assert.ok(failed?.evidence.some((l) => /OSError: Failed to load tokenizer/.test(l)), JSON.stringify(failed?.evidence));
-    assert.equal(of(r, 'stage-failed')[0]?.cause, 'serve-not-ready');
+    assert.equal(r.eventsOf('stage-failed')[0]?.cause, 'serve-not-ready');
     await assertNoServerLeft(r);
   });
 
@@ -172,15 +168,15 @@ describe('serve stages on the local backend', () => {
     r.write('run/standin-control/serve-tiny', 'die_after=5 once=1\n');
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
-    const died = of(r, 'serve-failed')[0];
+    const died = r.eventsOf('serve-failed')[0];
     assert.equal(died?.reason, 'died');
     assert.match(died?.message ?? '', /r1\/srv ended \(exit code 1\) while r1\/mine used it/);
     assert.ok(died?.evidence.some((l) => l.includes('stand-in server crashed after 5 requests')));
-    const failed = of(r, 'stage-failed')[0];
+    const failed = r.eventsOf('stage-failed')[0];
     assert.equal(failed?.cause, 'serve-died');
     assert.equal(failed?.willRetry, true);
-    assert.deepEqual(of(r, 'serve-starting').map((e) => e.attempt), [1, 2], 'the retry started the server again, as attempt 2');
-    assert.notEqual(of(r, 'serve-starting')[0]?.port, of(r, 'serve-starting')[1]?.port);
+    assert.deepEqual(r.eventsOf('serve-starting').map((e) => e.attempt), [1, 2], 'the retry started the server again, as attempt 2');
+    assert.notEqual(r.eventsOf('serve-starting')[0]?.port, r.eventsOf('serve-starting')[1]?.port);
     assert.equal(r.state().serves?.['r1/srv']?.starts, 2);
     assert.equal(r.state().stages['r1/mine']?.status, 'done');
     await assertNoServerLeft(r);
@@ -189,19 +185,16 @@ describe('serve stages on the local backend', () => {
   it('a CLI killed while the server and its sampler run: the rerun re-attaches to both and starts no second server', async () => {
     const r = rig('serve-kill');
     const args = setUp(r, PIPELINE({ consumers: SLOW }));
-    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
-    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
-    first.kill('SIGKILL');
-    await first;
-    const server = of(r, 'serve-started')[0];
+    await killWhen(r, args, (e) => e.type === 'stage-started' && e.key === 'r1/slow', 'the sampler to start');
+    const server = r.eventsOf('serve-started')[0];
     assert.ok(server?.handle.backend === 'local');
     assert.equal(sameProcessAlive(server.handle.process.pid, server.handle.process.startTime), true, 'the server outlives the CLI');
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
-    assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
-    assert.ok(of(r, 'stage-reattached').some((e) => e.key === 'r1/slow'), 'the sampler was re-attached');
-    assert.equal(of(r, 'serve-reused').length, 1, 'the server was found again');
-    const url = of(r, 'serve-ready')[0]?.url;
+    assert.equal(r.eventsOf('serve-starting').length, 1, 'no second server');
+    assert.ok(r.eventsOf('stage-reattached').some((e) => e.key === 'r1/slow'), 'the sampler was re-attached');
+    assert.equal(r.eventsOf('serve-reused').length, 1, 'the server was found again');
+    const url = r.eventsOf('serve-ready')[0]?.url;
     for (const k of ['slow', 'check']) assert.equal((JSON.parse(readFileSync(join(r.runDir, 'outputs/r1', k, 'seen.json'), 'utf8')) as { url: string }).url, url);
     await assertNoServerLeft(r);
   });
@@ -209,36 +202,30 @@ describe('serve stages on the local backend', () => {
   it('a killed CLI, then its server dies too: the re-attached sampler fails as serve-died and its retry brings a server up', async () => {
     const r = rig('serve-kill-both');
     const args = setUp(r, PIPELINE({ consumers: SLOW, retries: 2 }));
-    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
-    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
-    first.kill('SIGKILL');
-    await first;
-    const server = of(r, 'serve-started')[0];
+    await killWhen(r, args, (e) => e.type === 'stage-started' && e.key === 'r1/slow', 'the sampler to start');
+    const server = r.eventsOf('serve-started')[0];
     assert.ok(server?.handle.backend === 'local');
     process.kill(-server.handle.process.pid, 'SIGKILL');
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
-    const failed = of(r, 'stage-failed').find((e) => e.key === 'r1/slow');
+    const failed = r.eventsOf('stage-failed').find((e) => e.key === 'r1/slow');
     assert.equal(failed?.cause, 'serve-died', res.all);
     assert.match(failed?.evidence[0] ?? '', /r1\/srv was not running when r1\/slow was re-attached/);
-    assert.deepEqual(of(r, 'serve-starting').map((e) => e.attempt), [1, 2]);
+    assert.deepEqual(r.eventsOf('serve-starting').map((e) => e.attempt), [1, 2]);
     await assertNoServerLeft(r);
   });
 
   it('a server a killed CLI left for another configuration is stopped when the next run starts, before anything runs', async () => {
     const r = rig('serve-sweep');
     const args = setUp(r, PIPELINE({ consumers: SLOW }));
-    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
-    await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
-    first.kill('SIGKILL');
-    await first;
+    await killWhen(r, args, (e) => e.type === 'stage-started' && e.key === 'r1/slow', 'the sampler to start');
     // another served name: another server; the sampler too was started with the old one
     writeFileSync(r.path('p.yaml'), PIPELINE({ consumers: SLOW }).replace('served_name: tiny', 'served_name: tiny2'));
     const blocked = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(blocked.exitCode, 1, blocked.all);
     assert.match(blocked.all, /r1\/slow: blocked: a job of an older configuration .* is still running/);
-    assert.equal(of(r, 'serve-stopped').length, 0, 'the old server stays while the old sampler still uses it');
-    const old = of(r, 'stage-started').find((e) => e.key === 'r1/slow');
+    assert.equal(r.eventsOf('serve-stopped').length, 0, 'the old server stays while the old sampler still uses it');
+    const old = r.eventsOf('stage-started').find((e) => e.key === 'r1/slow');
     await waitFor(() => old?.handle.backend === 'local' && !sameProcessAlive(old.handle.process.pid, old.handle.process.startTime), 30_000, 'the old sampler to end');
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
@@ -253,15 +240,12 @@ describe('serve stages on the local backend', () => {
   it('a killed CLI leaves a server no stage needs any more: the next run stops it', async () => {
     const r = rig('serve-orphan');
     const args = setUp(r, PIPELINE({ consumers: SLOW }));
-    const first = execa(process.execPath, [BIN, 'round', '--n', '1', ...args], { cwd: r.dir, env: { FLUX_TRAIN_RENDERER: 'plain' }, reject: false });
-    await waitFor(() => r.events().some((e) => e.type === 'serve-ready'), 30_000, 'the server to be ready');
-    first.kill('SIGKILL');
-    await first;
+    await killWhen(r, args, (e) => e.type === 'serve-ready', 'the server to be ready');
     // the consumers change so they no longer need the server: it is left over
     writeFileSync(r.path('p.yaml'), PIPELINE({ consumers: '  - {id: other, kind: command, command: ["true"]}' }));
     const res = await r.cli(['round', '--n', '1', ...args]);
     assert.equal(res.exitCode, 0, res.all);
-    assert.match(of(r, 'serve-stopped')[0]?.reason ?? '', /no stage needs it now/);
+    assert.match(r.eventsOf('serve-stopped')[0]?.reason ?? '', /no stage needs it now/);
     await assertNoServerLeft(r);
   });
 
@@ -272,15 +256,15 @@ describe('serve stages on the local backend', () => {
     await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/slow'), 30_000, 'the sampler to start');
     first.kill('SIGINT');
     assert.equal((await first).exitCode, 130);
-    assert.deepEqual(of(r, 'serve-stopped'), [], 'the detached consumer still needs its server');
-    const server = of(r, 'serve-started')[0];
+    assert.deepEqual(r.eventsOf('serve-stopped'), [], 'the detached consumer still needs its server');
+    const server = r.eventsOf('serve-started')[0];
     assert.ok(server?.handle.backend === 'local');
     assert.equal(sameProcessAlive(server.handle.process.pid, server.handle.process.startTime), true, 'the server outlives the CLI');
     const res = await r.cli(['resume', '--run-dir', 'run']);
     assert.equal(res.exitCode, 0, res.all);
-    assert.equal(of(r, 'serve-starting').length, 1, 'no second server');
+    assert.equal(r.eventsOf('serve-starting').length, 1, 'no second server');
     assert.equal(r.state().stages['r1/slow']?.attempts.length, 1, 'the sampler finished in its first attempt');
-    assert.equal((JSON.parse(r.read('run/outputs/r1/slow/seen.json')) as { url: string }).url, of(r, 'serve-ready')[0]?.url);
+    assert.equal((JSON.parse(r.read('run/outputs/r1/slow/seen.json')) as { url: string }).url, r.eventsOf('serve-ready')[0]?.url);
     await assertNoServerLeft(r);
   });
 
@@ -311,10 +295,10 @@ ${SLOW}`, 8);
     assert.equal(res.exitCode, 0, res.all);
     const trained = r.events().filter((e) => e.type === 'stage-finished' && e.key === 'r1/proposer_sft').map((e) => e.ts);
     assert.equal(trained.length, 2, 'trained again');
-    const starts = of(r, 'serve-starting');
+    const starts = r.eventsOf('serve-starting');
     assert.equal(starts.length, 2, 'a new server for the retrained model');
     assert.ok((starts[1]?.ts ?? '') > (trained[1] ?? ''), 'started after the model was trained again');
-    const second = of(r, 'serve-ready').find((e) => e.attempt === 2);
+    const second = r.eventsOf('serve-ready').find((e) => e.attempt === 2);
     assert.equal((JSON.parse(r.read('run/outputs/r1/check/seen.json')) as { url: string }).url, second?.url, 'the consumer after the retraining used the new server');
     await assertNoServerLeft(r);
   });
@@ -340,12 +324,12 @@ ${SLOW}`, 8);
     await waitFor(() => r.events().some((e) => e.type === 'stage-started' && e.key === 'r1/b1'), 30_000, 'b1 to start');
     first.kill('SIGINT');
     assert.equal((await first).exitCode, 130);
-    const alive = (key: string) => of(r, 'serve-started').filter((e) => e.key === key).some((e) => e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime));
+    const alive = (key: string) => r.eventsOf('serve-started').filter((e) => e.key === key).some((e) => e.handle.backend === 'local' && sameProcessAlive(e.handle.process.pid, e.handle.process.startTime));
     assert.equal(alive('r1/b'), true, 'b1 runs on and needs b');
     assert.equal(alive('r1/srv'), false, 'nothing running needs srv');
     const res = await r.cli(['resume', '--run-dir', 'run']);
     assert.equal(res.exitCode, 0, res.all);
-    assert.equal(of(r, 'serve-reused').length, 1, 'b found again');
+    assert.equal(r.eventsOf('serve-reused').length, 1, 'b found again');
     await assertNoServerLeft(r);
   });
 
@@ -357,7 +341,7 @@ ${SLOW}`, 8);
       const term = new Terminal(r.dir);
       try {
         await term.run(['round', '--n', '1', ...args]);
-        await waitFor(() => of(r, 'serve-started').length > 0, 30_000, 'the server to start');
+        await waitFor(() => r.eventsOf('serve-started').length > 0, 30_000, 'the server to start');
         await term.keys('C-c');
         assert.equal(await term.waitExit(20_000), 130, await term.screen());
         assert.match(await term.screen(), /next: flux-train resume/);
